@@ -1,0 +1,1 @@
+"""Benchmarks: accuracy, latency and memory of the runtime on CPU-only hardware."""

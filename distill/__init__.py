@@ -1,0 +1,1 @@
+"""Distillation: datasets, teachers, verified ETD data, student training (needs the `train` extra)."""

@@ -1,0 +1,108 @@
+"""What a student reads and writes for each thought: the one definition shared by training and inference.
+
+Input (the papers' format, as in the released ETD student):
+
+    Question: {question}\\n{prompt}\\n
+
+Targets:
+
+- CoT: prose steps ending with ``The answer is N.``
+- PoT: a short Python program that assigns the result to ``ans`` (PAL's ``def solution(): ... return x``
+  is accepted too).
+- EoT: XoT-style lines: ``%`` comments, one equation per line, unknowns allowed, ``ans = name`` last.
+
+Any change to these strings changes what trained students expect: bump ``FORMAT_VERSION`` with it.
+Datasets and model bundles store the version, and loading one with another version is an error.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+FORMAT_VERSION = "etd-1"
+
+
+class Thought(str, enum.Enum):
+    COT = "cot"
+    POT = "pot"
+    EOT = "eot"
+
+    def __str__(self) -> str:  # argparse and f-strings show "pot", not "Thought.POT"
+        return self.value
+
+
+# The papers' prompts, verbatim (CoT ends with a full stop, the other two do not).
+PROMPTS: dict[Thought, str] = {
+    Thought.COT: "Let's think step by step.",
+    Thought.POT: "Let's break down the code step by step",
+    Thought.EOT: "System of linear equations: (Do not simplify)",
+}
+
+# The paper's selection order for `etd` mode: a program that runs beats equations, which beat prose.
+ETD_ORDER: tuple[Thought, ...] = (Thought.POT, Thought.EOT, Thought.COT)
+
+# A model that keeps writing after its rationale starts a new "Question:" block; stop there.
+STOP_SEQUENCES: tuple[str, ...] = ("\nQuestion:", "\n\n\n")
+
+COT_ANSWER_TEMPLATE = "The answer is {answer}."
+
+
+class FormatVersionError(ValueError):
+    """A dataset or model was made for another thought format than this runtime speaks."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training example: the prompt the student reads and the target it must write."""
+
+    prompt: str
+    target: str
+
+
+def parse_thought(name: str | Thought) -> Thought:
+    """`"pot"` -> Thought.POT, with a clear error naming the valid choices."""
+    if isinstance(name, Thought):
+        return name
+    try:
+        return Thought(str(name).strip().lower())
+    except ValueError:
+        choices = ", ".join(t.value for t in Thought)
+        raise ValueError(f"unknown thought {name!r} (choose from {choices})") from None
+
+
+def format_prompt(question: str, thought: Thought | str) -> str:
+    """The exact text a student is conditioned on for `thought`."""
+    thought = parse_thought(thought)
+    return f"Question: {question.strip()}\n{PROMPTS[thought]}\n"
+
+
+def format_target(rationale: str) -> str:
+    """The text a student must produce: the rationale, trimmed, with one trailing newline."""
+    return rationale.strip() + "\n"
+
+
+def format_example(question: str, thought: Thought | str, rationale: str) -> Example:
+    return Example(prompt=format_prompt(question, thought), target=format_target(rationale))
+
+
+def format_cot_answer(answer: float | int) -> str:
+    """The closing sentence of a CoT rationale, with integers written without a decimal point."""
+    return COT_ANSWER_TEMPLATE.format(answer=format_number(answer))
+
+
+def format_number(value: float | int) -> str:
+    """12.0 -> "12", 0.5 -> "0.5", 1/3 -> "0.333333" (what a learner and a student should read)."""
+    value = float(value)
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.6f}".rstrip("0").rstrip(".")
+
+
+def check_format_version(found: str | None, *, what: str = "this file") -> None:
+    """Refuse data or models made for another thought format."""
+    if found != FORMAT_VERSION:
+        raise FormatVersionError(
+            f"{what} uses thought format {found!r}, but this runtime speaks {FORMAT_VERSION!r}; "
+            "rebuild it with this version of the project"
+        )

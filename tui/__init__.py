@@ -1,0 +1,1 @@
+"""The Textual math tutor, built on `runtime`."""
