@@ -1,0 +1,170 @@
+"""Word-problem datasets as one `Problem` record: GSM8K, SVAMP, ASDiv, MultiArith.
+
+Local first: a data directory (`--data-dir`, else `$ETD_DATA_DIR`) holding the normalized JSONL
+layout (`gsm8k/train.jsonl`, `svamp/test.jsonl`, ...). Without one, users who are online get the
+Hugging Face hub through `datasets`; offline, that is a clear error naming both remedies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+DATA_DIR_ENV = "ETD_DATA_DIR"
+
+# dataset -> the splits it has locally
+SPLITS: dict[str, tuple[str, ...]] = {
+    "gsm8k": ("train", "test"),
+    "svamp": ("test",),
+    "asdiv": ("test",),
+    "multiarith": ("test",),
+}
+
+# Hub fallback for online users: dataset -> (repo, config, split map)
+HUB = {
+    "gsm8k": ("openai/gsm8k", "main", {"train": "train", "test": "test"}),
+    "svamp": ("ChilleD/SVAMP", None, {"test": "test"}),
+    "asdiv": ("EleutherAI/asdiv", None, {"test": "validation"}),
+    "multiarith": ("ChilleD/MultiArith", None, {"test": "test"}),
+}
+
+
+class DataError(Exception):
+    """A dataset cannot be read: the message says which file or option to fix."""
+
+
+@dataclass
+class Problem:
+    id: str
+    source: str              # "gsm8k/train"
+    question: str
+    answer: float | None     # gold answer
+    solution: str | None = None   # GSM8K's worked solution with <<a*b=c>> annotations
+    equation: str | None = None   # SVAMP/ASDiv/MultiArith gold equation or formula
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class LoadResult:
+    problems: list[Problem]
+    skipped: Counter = field(default_factory=Counter)  # reason -> count
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
+    """The local data directory to use, or None to use the hub."""
+    chosen = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV)
+    if chosen in (None, ""):
+        return None
+    path = Path(chosen).expanduser()
+    if not path.is_dir():
+        origin = "--data-dir" if data_dir is not None else f"${DATA_DIR_ENV}"
+        raise DataError(f"data directory {path} ({origin}) does not exist")
+    return path
+
+
+def load_problems(dataset: str, split: str, data_dir: str | os.PathLike | None = None) -> LoadResult:
+    dataset = dataset.strip().lower()
+    if dataset not in SPLITS:
+        raise DataError(f"unknown dataset {dataset!r} (choose from {', '.join(SPLITS)})")
+    if split not in SPLITS[dataset]:
+        raise DataError(f"{dataset} has no split {split!r} (it has {', '.join(SPLITS[dataset])})")
+    root = resolve_data_dir(data_dir)
+    if root is None:
+        rows = _hub_rows(dataset, split)
+    else:
+        rows = _local_rows(root / dataset / f"{split}.jsonl")
+    result = LoadResult(problems=[])
+    for index, row in enumerate(rows):
+        problem = _to_problem(dataset, split, index, row, result.skipped)
+        if problem is not None:
+            result.problems.append(problem)
+    return result
+
+
+def _local_rows(path: Path):
+    if not path.is_file():
+        raise DataError(f"missing data file {path}")
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{number}: expected a JSON object")
+            yield row
+
+
+def _hub_rows(dataset: str, split: str):
+    repo, config, splits = HUB[dataset]
+    try:
+        import datasets  # the `train` extra; only reached when no local directory is given
+    except ImportError:
+        raise DataError(
+            f"no local data directory (pass --data-dir or set ${DATA_DIR_ENV}) and the "
+            "`datasets` package for the hub is not installed"
+        ) from None
+    try:
+        loaded = datasets.load_dataset(repo, config, split=splits[split])
+    except Exception as exc:  # offline, hub error, auth: one clear line
+        raise DataError(
+            f"no local data directory (pass --data-dir or set ${DATA_DIR_ENV}) and the hub "
+            f"could not provide {repo}: {type(exc).__name__}"
+        ) from None
+    for row in loaded:
+        yield _from_hub(dataset, dict(row))
+
+
+def _from_hub(dataset: str, row: dict) -> dict:
+    """Map a hub row onto the local normalized layout."""
+    if dataset == "gsm8k":
+        solution = row["answer"]
+        final = solution.rsplit("####", 1)[-1].strip().replace(",", "")
+        return {"question": row["question"], "solution": solution, "answer": _number(final)}
+    if dataset in ("svamp", "multiarith"):
+        question = row.get("question_concat") or f"{row.get('Body', '')} {row.get('Question', '')}".strip() \
+            or row.get("question", "")
+        return {"id": row.get("ID"), "question": question, "answer": _number(row.get("Answer", row.get("final_ans"))),
+                "equation": row.get("Equation")}
+    # asdiv
+    answer = str(row.get("answer", "")).split(" (")[0]
+    return {"question": f"{row.get('body', '')} {row.get('question', '')}".strip(), "answer": _number(answer),
+            "equation": row.get("formula"), "numeric": _number(answer) is not None}
+
+
+def _number(value) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(str(value).replace(",", ""))
+    except ValueError:
+        return None
+
+
+def _to_problem(dataset: str, split: str, index: int, row: dict, skipped: Counter) -> Problem | None:
+    question = row.get("question")
+    if not isinstance(question, str) or not question.strip():
+        skipped["no question"] += 1
+        return None
+    if dataset == "asdiv" and row.get("numeric") is False:
+        skipped["non-numeric answer"] += 1
+        return None
+    answer = _number(row.get("answer"))
+    if answer is None:
+        skipped["no numeric answer"] += 1
+        return None
+    return Problem(
+        id=str(row.get("id") or f"{dataset}-{split}-{index}"),
+        source=f"{dataset}/{split}",
+        question=question.strip(),
+        answer=answer,
+        solution=row.get("solution"),
+        equation=row.get("equation"),
+    )

@@ -1,0 +1,40 @@
+import json
+
+import pytest
+
+from distill.problems import DataError, load_problems
+
+
+def test_gsm8k_train_loads_every_problem(data_dir):
+    loaded = load_problems("gsm8k", "train", data_dir)
+    assert len(loaded.problems) == 7473 and not loaded.skipped
+    first = loaded.problems[0]
+    assert first.source == "gsm8k/train" and first.answer == 72.0 and "<<48/2=24>>" in first.solution
+
+
+def test_asdiv_skips_non_numeric_with_a_count(data_dir):
+    loaded = load_problems("asdiv", "test", data_dir)
+    assert len(loaded.problems) == 2093
+    assert loaded.skipped == {"non-numeric answer": 212}
+
+
+def test_environment_variable_is_the_default(data_dir, monkeypatch):
+    monkeypatch.setenv("ETD_DATA_DIR", str(data_dir))
+    assert len(load_problems("multiarith", "test").problems) == 600
+
+
+@pytest.mark.parametrize("dataset, split, message", [
+    ("mnist", "test", "unknown dataset"), ("svamp", "train", "has no split"),
+])
+def test_bad_names(data_dir, dataset, split, message):
+    with pytest.raises(DataError, match=message):
+        load_problems(dataset, split, data_dir)
+
+
+def test_missing_dir_and_malformed_line(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        load_problems("svamp", "test", tmp_path / "nope")
+    (tmp_path / "svamp").mkdir()
+    (tmp_path / "svamp" / "test.jsonl").write_text(json.dumps({"question": "q", "answer": 1}) + "\n{oops\n")
+    with pytest.raises(DataError, match=r"test.jsonl:2: malformed JSON"):
+        load_problems("svamp", "test", tmp_path)
