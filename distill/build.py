@@ -1,0 +1,280 @@
+"""Build a verified ETD dataset: teacher candidates -> solver -> kept records, resumable.
+
+Output: `OUT` (JSONL records) and `OUT.progress` (one JSON line per finished problem, with its
+verification counts). A problem's records are appended in one write, then its progress line. On a
+rerun, problems named in the progress file are skipped, records of any problem without a progress
+line (a run killed mid-problem) are dropped, and the build goes on, so an interrupted build ends
+with the same file as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from runtime.files import write_text_atomic
+from runtime.solver import answers_match, execute
+from runtime.thoughts import FORMAT_VERSION, Thought
+
+from .perturb import perturb
+from .problems import Problem
+from .records import Record, RecordError, parse_record
+from .teachers.base import Candidate, Teacher, TeacherError
+
+STAGES = ("generated", "parsed", "executed", "correct", "kept")
+
+
+class BuildError(Exception):
+    """The build cannot start without risking a user's file."""
+
+
+@dataclass
+class ThoughtStats:
+    generated: int = 0
+    parsed: int = 0      # accepted by the grammar / allow-list
+    executed: int = 0    # produced an answer
+    correct: int = 0     # matched the gold answer
+    kept: int = 0        # correct and not a duplicate
+    failures: Counter = field(default_factory=Counter)
+
+    def add(self, other: "ThoughtStats") -> None:
+        for stage in STAGES:
+            setattr(self, stage, getattr(self, stage) + getattr(other, stage))
+        self.failures.update(other.failures)
+
+    def to_dict(self) -> dict:
+        data = {stage: getattr(self, stage) for stage in STAGES}
+        data["failures"] = dict(self.failures)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ThoughtStats":
+        return cls(**{s: data.get(s, 0) for s in STAGES}, failures=Counter(data.get("failures", {})))
+
+
+@dataclass
+class BuildStats:
+    by_thought: dict[str, ThoughtStats] = field(default_factory=dict)
+    problems: int = 0
+    teacher_errors: Counter = field(default_factory=Counter)
+    resumed: int = 0   # problems found finished from an earlier run
+
+    def thought(self, name: str) -> ThoughtStats:
+        return self.by_thought.setdefault(name, ThoughtStats())
+
+    def add_problem(self, entry: dict) -> None:
+        self.problems += 1
+        for name, data in entry.get("stats", {}).items():
+            self.thought(name).add(ThoughtStats.from_dict(data))
+        if entry.get("teacher_error"):
+            self.teacher_errors[entry["teacher_error"]] += 1
+
+
+def progress_path(out: Path) -> Path:
+    return out.with_name(out.name + ".progress")
+
+
+def build(
+    problems: list[Problem],
+    teacher: Teacher,
+    thoughts: list[Thought],
+    out: Path,
+    *,
+    perturb_copies: int = 0,
+    seed: int = 0,
+    on_problem: Callable[[BuildStats], None] | None = None,
+) -> BuildStats:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stats = BuildStats()
+    done, seen = _resume(out, stats)
+    stats.resumed = len(done)
+    todo = [p for p in problems if p.id not in done]
+    with open(out, "a", encoding="utf-8") as records_file, open(progress_path(out), "a", encoding="utf-8") as progress_file:
+        for problem, outcome in _generate(todo, teacher, thoughts):
+            records, entry = _verify(problem, outcome, thoughts, teacher.name, seen)
+            if perturb_copies and records:
+                more, perturbed_stats = _perturbed_records(problem, records, teacher.name, perturb_copies, seed, seen)
+                records += more
+                entry["stats"]["perturbed"] = perturbed_stats
+            if records:
+                records_file.write("".join(r.to_json() + "\n" for r in records))
+                records_file.flush()
+            progress_file.write(json.dumps(entry) + "\n")
+            progress_file.flush()
+            stats.add_problem(entry)
+            if on_problem:
+                on_problem(stats)
+        os.fsync(records_file.fileno())
+        os.fsync(progress_file.fileno())
+    return stats
+
+
+def _resume(out: Path, stats: BuildStats) -> tuple[set[str], set]:
+    """Finished problem ids and the dedup keys of their records; drop any half-written tail."""
+    done: dict[str, dict] = {}
+    progress = progress_path(out)
+    if out.exists() and out.stat().st_size and not progress.exists():
+        raise BuildError(f"{out} exists and was not written by an unfinished build (no {progress.name}); "
+                         "choose another --out or remove it")
+    if progress.exists():
+        for line in progress.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+                done[entry["id"]] = entry
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue  # a line cut short by a kill: that problem is redone
+        write_text_atomic(progress, "".join(json.dumps(e) + "\n" for e in done.values()))
+    seen: set = set()
+    if out.exists():
+        kept_lines = []
+        for number, line in enumerate(out.read_text(encoding="utf-8").splitlines(), start=1):
+            try:
+                record = parse_record(line, f"{out}:{number}")
+            except RecordError:
+                continue  # cut short by a kill
+            if record.problem_id.split("~")[0] in done:
+                kept_lines.append(line + "\n")
+                seen.add(record.dedup_key())
+        write_text_atomic(out, "".join(kept_lines))
+    elif done:
+        done.clear()
+        write_text_atomic(progress, "")
+    for entry in done.values():
+        stats.add_problem(entry)
+    return set(done), seen
+
+
+def _generate(problems: list[Problem], teacher: Teacher, thoughts: list[Thought]) -> Iterator[tuple[Problem, object]]:
+    """(problem, candidates or TeacherError) in problem order, asking up to `concurrency` at once."""
+
+    def ask(problem: Problem):
+        try:
+            return teacher.generate(problem, thoughts)
+        except TeacherError as exc:
+            return exc
+
+    workers = max(1, int(getattr(teacher, "concurrency", 1)))
+    if workers == 1:
+        for problem in problems:
+            yield problem, ask(problem)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        window = workers * 4  # bounded look-ahead keeps memory flat and order exact
+        for start in range(0, len(problems), window):
+            chunk = problems[start:start + window]
+            yield from zip(chunk, pool.map(ask, chunk))
+
+
+def _verify(problem: Problem, outcome, thoughts: list[Thought], teacher: str, seen: set) -> tuple[list[Record], dict]:
+    entry: dict = {"id": problem.id, "stats": {}}
+    if isinstance(outcome, TeacherError):
+        entry["teacher_error"] = str(outcome)[:120]
+        return [], entry
+    per_thought = {t.value: ThoughtStats() for t in thoughts}
+    records: list[Record] = []
+    for candidate in outcome:
+        stats = per_thought.setdefault(candidate.thought.value, ThoughtStats())
+        stats.generated += 1
+        result = execute(candidate.thought, candidate.text)
+        if result.error_kind not in ("syntax", "unsafe"):
+            stats.parsed += 1
+        if not result.ok:
+            stats.failures[result.error_kind or "no answer"] += 1
+            continue
+        stats.executed += 1
+        if not answers_match(result.answer, problem.answer):
+            stats.failures["wrong answer"] += 1
+            continue
+        stats.correct += 1
+        record = _record(problem.id, problem.source, problem.question, candidate, result.answer, problem.answer, teacher,
+                         sum(1 for r in records if r.thought == candidate.thought.value))
+        if record.dedup_key() in seen:
+            stats.failures["duplicate"] += 1
+            continue
+        seen.add(record.dedup_key())
+        stats.kept += 1
+        records.append(record)
+    entry["stats"] = {name: s.to_dict() for name, s in per_thought.items()}
+    return records, entry
+
+
+def _record(problem_id, source, question, candidate: Candidate, answer, gold, teacher, index) -> Record:
+    return Record(
+        id=f"{problem_id}:{candidate.thought.value}:{index}", source=source, question=question,
+        thought=candidate.thought.value, rationale=candidate.text.strip(), answer=answer, gold=gold,
+        teacher=teacher, format_version=FORMAT_VERSION,
+    )
+
+
+def _perturbed_records(problem: Problem, records: list[Record], teacher: str, copies: int, seed: int, seen: set):
+    rationales = {}
+    for record in records:
+        if record.thought in ("pot", "eot") and record.thought not in rationales:
+            rationales[record.thought] = record.rationale
+    stats = ThoughtStats()
+    made: list[Record] = []
+    if not rationales:
+        return made, stats.to_dict()
+    rng = random.Random(f"{seed}:{problem.id}")  # the same copies on every run and resume
+    for k in range(copies):
+        stats.generated += 1
+        copy = perturb(problem.question, rationales, rng)
+        if copy is None:
+            stats.failures["not sensible"] += 1
+            continue
+        stats.correct += 1
+        added = 0
+        for thought, text in copy.rationales.items():
+            record = Record(
+                id=f"{problem.id}~p{k}:{thought}:0", source=f"{problem.source}+perturb", question=copy.question,
+                thought=thought, rationale=text, answer=copy.answer, gold=copy.answer,
+                teacher=f"{teacher}+perturb", format_version=FORMAT_VERSION,
+            )
+            if record.dedup_key() in seen:
+                continue
+            seen.add(record.dedup_key())
+            made.append(record)
+            added += 1
+        if added:
+            stats.kept += 1
+        else:
+            stats.failures["duplicate"] += 1
+    return made, stats.to_dict()
+
+
+def stats_of_file(path: Path) -> tuple[BuildStats | None, dict]:
+    """(the build's funnel from its progress file, if there is one; counts from the records)."""
+    from .records import read_records
+
+    counts: dict = {"records": 0, "by_thought": Counter(), "by_source": Counter(), "by_teacher": Counter(),
+                    "problems": set(), "format_version": Counter()}
+    for record in read_records(path):
+        counts["records"] += 1
+        counts["by_thought"][record.thought] += 1
+        counts["by_source"][record.source] += 1
+        counts["by_teacher"][record.teacher] += 1
+        counts["problems"].add(record.problem_id)
+        counts["format_version"][record.format_version] += 1
+    counts["problems"] = len(counts["problems"])
+    funnel = None
+    progress = progress_path(Path(path))
+    if progress.exists():
+        funnel = BuildStats()
+        for line in progress.read_text(encoding="utf-8").splitlines():
+            try:
+                funnel.add_problem(json.loads(line))
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue
+    return funnel, counts
+
+
+def iter_limit(problems: Iterable[Problem], limit: int | None) -> list[Problem]:
+    problems = list(problems)
+    return problems if limit is None else problems[:limit]

@@ -1,0 +1,30 @@
+"""What every teacher provides: candidate rationales for a problem, in the runtime's formats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from runtime.thoughts import Thought
+
+from ..problems import Problem
+
+
+class TeacherError(Exception):
+    """The teacher could not answer for this problem (timeout, server error, no gold solution).
+    The builder counts it and moves on."""
+
+
+@dataclass
+class Candidate:
+    thought: Thought
+    text: str
+
+
+class Teacher(Protocol):
+    name: str          # stored in every record: "gold", "openai:<model>", "llamacpp:<file>"
+    concurrency: int   # problems the builder may ask about at once
+
+    def generate(self, problem: Problem, thoughts: list[Thought]) -> list[Candidate]:
+        """Candidate rationales (any number per thought); raise TeacherError to skip."""
+        ...
