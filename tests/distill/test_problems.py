@@ -38,3 +38,11 @@ def test_missing_dir_and_malformed_line(tmp_path):
     (tmp_path / "svamp" / "test.jsonl").write_text(json.dumps({"question": "q", "answer": 1}) + "\n{oops\n")
     with pytest.raises(DataError, match=r"test.jsonl:2: malformed JSON"):
         load_problems("svamp", "test", tmp_path)
+
+
+def test_no_local_dir_and_no_hub_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("ETD_DATA_DIR", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(DataError, match="no local data directory"):
+        load_problems("svamp", "test")

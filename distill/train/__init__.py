@@ -1,0 +1,1 @@
+"""Fine-tuning students on ETD data (needs the `train` extra: torch, transformers, peft, accelerate)."""

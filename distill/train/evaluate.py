@@ -1,0 +1,67 @@
+"""Greedy-decode dev problems with a model being trained, solve with the runtime's solver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from runtime.solver import answers_match, execute, select_etd
+from runtime.thoughts import STOP_SEQUENCES, Thought, format_prompt
+
+
+@dataclass
+class DevProblem:
+    question: str
+    gold: float
+
+
+def cut_at_stop(text: str) -> str:
+    for stop in STOP_SEQUENCES:
+        if stop in text:
+            text = text.split(stop, 1)[0]
+    return text.strip()
+
+
+def generate(model, tokenizer, prompts: list[str], *, encoder_decoder: bool, max_new_tokens: int, batch_size: int) -> list[str]:
+    import torch
+
+    outputs: list[str] = []
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left" if not encoder_decoder else "right"
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(prompts), batch_size):
+            batch = prompts[start:start + batch_size]
+            if encoder_decoder:
+                encoded = tokenizer([p + tokenizer.eos_token for p in batch], return_tensors="pt", padding=True,
+                                    add_special_tokens=False)
+            else:
+                encoded = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False)
+            encoded = {k: v.to(model.device) for k, v in encoded.items()}
+            with torch.no_grad():
+                generated = model.generate(**encoded, max_new_tokens=max_new_tokens, do_sample=False,
+                                           eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+            if not encoder_decoder:
+                generated = generated[:, encoded["input_ids"].shape[1]:]
+            outputs += [cut_at_stop(t) for t in tokenizer.batch_decode(generated, skip_special_tokens=True)]
+    finally:
+        tokenizer.padding_side = side
+        if was_training:
+            model.train()
+    return outputs
+
+
+def evaluate(model, tokenizer, problems: list[DevProblem], thoughts: list[Thought], *, encoder_decoder: bool,
+             max_new_tokens: int = 256, batch_size: int = 8) -> dict:
+    """Accuracy per thought and for the ETD rule (PoT, else EoT, else CoT) on `problems`."""
+    results = {}
+    for thought in thoughts:
+        texts = generate(model, tokenizer, [format_prompt(p.question, thought) for p in problems],
+                         encoder_decoder=encoder_decoder, max_new_tokens=max_new_tokens, batch_size=batch_size)
+        results[thought] = [execute(thought, text) for text in texts]
+    report = {"problems": len(problems)}
+    for thought, solved in results.items():
+        report[thought.value] = sum(answers_match(r.answer, p.gold) for r, p in zip(solved, problems)) / max(1, len(problems))
+    etd = [select_etd([results[t][i] for t in thoughts]) for i in range(len(problems))]
+    report["etd"] = sum(answers_match(s.answer, p.gold) for s, p in zip(etd, problems)) / max(1, len(problems))
+    return report

@@ -1,0 +1,157 @@
+"""Training for real on tiny students built here, and a short run on the real SmolLM2 base."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from distill.build import build
+from distill.problems import load_problems
+from distill.records import read_records
+from distill.teachers.gold import GoldTeacher
+from distill.train.loop import TrainConfig, TrainError, train
+from runtime.thoughts import Thought, format_example
+from tests.tiny_models import make_llama, make_t5, make_tokenizer
+
+ALL = [Thought.POT, Thought.EOT, Thought.COT]
+
+
+@pytest.fixture(scope="module")
+def memorise_set(data_dir, tmp_path_factory):
+    """A few dozen verified ETD records and a tokenizer trained on them."""
+    folder = tmp_path_factory.mktemp("etd")
+    data = folder / "etd.jsonl"
+    build(load_problems("gsm8k", "train", data_dir).problems[:8], GoldTeacher(), ALL, data)
+    records = list(read_records(data))
+    texts = []
+    for r in records:
+        example = format_example(r.question, r.thought, r.rationale)
+        texts.append(example.prompt + example.target)
+    return data, make_tokenizer(texts, folder / "tokenizer"), len(records)
+
+
+def _losses(run: Path) -> list[float]:
+    return [e["loss"] for e in map(json.loads, (run / "train_log.jsonl").read_text().splitlines()) if "loss" in e]
+
+
+def _memorise(data, base, run, steps, lr):
+    return train(TrainConfig(data=str(data), out=str(run), base=str(base), max_steps=steps, batch_size=8, lr=lr,
+                             warmup=10, dev_data=str(data), max_length=512, save_every=0, eval_max_new_tokens=200,
+                             threads=2))
+
+
+def test_tiny_causal_lm_memorises_and_solves(memorise_set, tmp_path):
+    data, tokenizer, count = memorise_set
+    assert count >= 20
+    summary = _memorise(data, make_llama(tmp_path / "base", tokenizer), tmp_path / "run", 400, 3e-3)
+    losses = _losses(tmp_path / "run")
+    assert losses[-1] < losses[0] / 50
+    assert summary["dev_accuracy"] == {"problems": 8, "pot": 1.0, "eot": 1.0, "cot": 1.0, "etd": 1.0}
+    assert (tmp_path / "run" / "final" / "model.safetensors").exists()
+    assert (tmp_path / "run" / "best" / "tokenizer.json").exists()
+    info = json.loads((tmp_path / "run" / "training.json").read_text())
+    assert info["format_version"] == "etd-1" and info["tokens_seen"] > 0 and info["steps"] == 400
+
+
+def test_tiny_t5_memorises_and_solves(memorise_set, tmp_path):
+    data, tokenizer, _ = memorise_set
+    # Four layers: with two, T5's coarse relative positions leave the tiny decoder looping.
+    summary = _memorise(data, make_t5(tmp_path / "base", tokenizer, d_model=128, layers=4), tmp_path / "run", 600, 1e-3)
+    losses = _losses(tmp_path / "run")
+    assert losses[-1] < losses[0] / 50
+    assert summary["encoder_decoder"] is True
+    assert summary["dev_accuracy"]["etd"] == 1.0  # every memorised question solved by the ETD rule
+
+
+class _Stop(Exception):
+    pass
+
+
+def _weights(folder: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(folder / "model.safetensors")
+
+
+def test_resume_ends_with_the_same_weights(memorise_set, tmp_path):
+    import torch
+
+    data, tokenizer, _ = memorise_set
+    base = make_llama(tmp_path / "base", tokenizer, hidden=64)
+    common = dict(data=str(data), base=str(base), max_steps=14, batch_size=4, grad_accum=2, lr=1e-3, warmup=3,
+                  dev_size=0, save_every=5, threads=2)
+    train(TrainConfig(out=str(tmp_path / "whole"), **common))
+
+    def stop_at_seven(step, total, loss, rate):
+        if step == 7:
+            raise _Stop()  # an interruption two steps after the checkpoint at step 5
+
+    with pytest.raises(_Stop):
+        train(TrainConfig(out=str(tmp_path / "cut"), **common), progress=stop_at_seven)
+    assert (tmp_path / "cut" / "checkpoint" / "state.pt").exists()
+    with pytest.raises(TrainError, match="--resume"):
+        train(TrainConfig(out=str(tmp_path / "cut"), **common))
+    train(TrainConfig(out=str(tmp_path / "cut"), resume=True, **common))
+
+    whole, cut = _weights(tmp_path / "whole" / "final"), _weights(tmp_path / "cut" / "final")
+    assert whole.keys() == cut.keys()
+    for name in whole:
+        assert torch.allclose(whole[name], cut[name], atol=1e-6), name
+    steps = [e["step"] for e in map(json.loads, (tmp_path / "cut" / "train_log.jsonl").read_text().splitlines())]
+    assert steps[-1] == 14
+
+
+def test_lora_run_saves_an_adapter_that_merges(memorise_set, tmp_path):
+    from distill.train.model import load_trained
+
+    data, tokenizer, _ = memorise_set
+    base = make_llama(tmp_path / "base", tokenizer, hidden=64)
+    summary = train(TrainConfig(data=str(data), out=str(tmp_path / "run"), base=str(base), max_steps=3, batch_size=4,
+                                lora_r=4, dev_size=0, save_every=0, threads=2))
+    assert summary["method"] == "lora r=4"
+    final = tmp_path / "run" / "final"
+    assert (final / "adapter_config.json").exists() and not (final / "model.safetensors").exists()
+    model, _, encoder_decoder = load_trained(final)
+    assert not encoder_decoder and not any("lora" in name for name, _ in model.named_parameters())
+
+
+DISTILL = [sys.executable, "-m", "distill.cli", "train"]
+
+
+def test_bad_input_is_one_line(memorise_set, tmp_path):
+    data, tokenizer, _ = memorise_set
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    old = tmp_path / "old.jsonl"
+    record = json.loads(data.read_text().splitlines()[0])
+    record["format_version"] = "etd-0"
+    old.write_text(json.dumps(record) + "\n")
+    cases = [
+        (["--data", str(tmp_path / "missing.jsonl")], "no such dataset file"),
+        (["--data", str(empty)], "has no records"),
+        (["--data", str(old)], "thought format"),
+        (["--data", str(data), "--base", str(tmp_path / "no-model")], "cannot load base"),
+        (["--data", str(data), "--batch-size", "0"], "--batch-size"),
+    ]
+    for args, message in cases:
+        proc = subprocess.run([*DISTILL, *args, "--out", str(tmp_path / "run")], capture_output=True, timeout=300)
+        err = proc.stderr.decode()
+        assert proc.returncode == 2, (args, err[-300:])
+        assert message in err and "Traceback" not in err, (args, err[-300:])
+
+
+def test_short_run_on_the_real_smollm2_base(memorise_set, tmp_path):
+    data, _, _ = memorise_set
+    proc = subprocess.run(
+        [*DISTILL, "--data", str(data), "--out", str(tmp_path / "run"), "--max-steps", "3", "--batch-size", "2",
+         "--max-length", "160", "--lora-r", "8", "--lr", "1e-4", "--dev-size", "2", "--eval-max-new-tokens", "24",
+         "--threads", "2"],
+        capture_output=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()[-800:]
+    info = json.loads((tmp_path / "run" / "training.json").read_text())
+    assert info["base"] == "smollm2" and info["steps"] == 3 and info["tokens_per_second"] > 0
+    assert set(info["dev_accuracy"]) == {"problems", "pot", "eot", "cot", "etd"}
+    assert info["dev_problems"] == 2
