@@ -20,7 +20,8 @@ def make_tokenizer(texts: list[str], folder: Path, vocab_size: int = 600):
     return fast
 
 
-def make_llama(folder: Path, tokenizer, *, hidden: int = 128, layers: int = 2) -> Path:
+def make_llama(folder: Path, tokenizer, *, hidden: int = 128, layers: int = 2, init_range: float = 0.02,
+               f16_exact: bool = False) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -29,8 +30,13 @@ def make_llama(folder: Path, tokenizer, *, hidden: int = 128, layers: int = 2) -
                          num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
                          max_position_embeddings=1024, eos_token_id=tokenizer.eos_token_id,
                          pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.eos_token_id,
-                         tie_word_embeddings=True)
-    LlamaForCausalLM(config).save_pretrained(folder)
+                         tie_word_embeddings=True, initializer_range=init_range)
+    model = LlamaForCausalLM(config)
+    if f16_exact:  # weights a float16 file holds exactly: conversions can then be compared bit for bit
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.copy_(parameter.half().float())
+    model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 
