@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 MAX_INPUT_BYTES = 1_000_000
 
@@ -43,6 +44,36 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=3.0, help="CPU-time limit in seconds (default 3)")
     run.add_argument("--json", action="store_true", help="print one JSON object (SolverResult fields)")
     run.set_defaults(handler=cmd_exec)
+
+    solve = commands.add_parser(
+        "solve", help="solve a word problem offline with a student model",
+        description="Prompt the student for its thoughts, run each through the embedded solver, and choose "
+                    "the answer. Modes: etd (PoT, else EoT, else CoT: the papers' rule), vote (majority over "
+                    "thoughts and samples), or one thought alone (pot, eot, cot). With no --model the default "
+                    "bundle is used (built on first use from the installed SmolLM2 base). Works offline.",
+        epilog="exit status: 0 answered, 1 no thought gave an answer, 2 bad usage, input or model. "
+               "--json prints one object: schema_version, question, mode, answer, thought, reason, "
+               "thoughts[{thought, sample, text, result, tokens, seconds, first_token_s}], "
+               "timings{load_s, first_token_s, generation_s, solver_s, total_s}, model, engine, error.",
+    )
+    solve.add_argument("question", nargs="?", help="the word problem (or use --file)")
+    solve.add_argument("--file", type=Path, help="questions: .txt (one per line) or .jsonl (objects with question, optional id)")
+    solve.add_argument("--out", type=Path, help="with --file: answers JSONL (resumes: ids already there are skipped)")
+    solve.add_argument("--model", help="bundle folder or name (default: the default bundle; `runtime models`)")
+    solve.add_argument("--engine", choices=["llama.cpp", "ctranslate2"], help="engine (default: the bundle's first weights)")
+    solve.add_argument("--quantization", help="which weights of that engine, e.g. q8_0 or q4_k_m")
+    solve.add_argument("--mode", default="etd", choices=["etd", "vote", "pot", "eot", "cot"], help="default etd")
+    solve.add_argument("--samples", type=int, default=1, help="samples per thought (vote; default 1, greedy)")
+    solve.add_argument("--threads", type=int, help="CPU threads (default: measured best per engine)")
+    solve.add_argument("--max-tokens", type=int, default=320, help="longest thought (default 320 tokens)")
+    solve.add_argument("--seed", type=int, default=0)
+    solve.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    solve.set_defaults(handler=cmd_solve)
+
+    models = commands.add_parser("models", help="list installed bundles and the default",
+                                 description="List the bundles in the user cache and the default bundle.")
+    models.add_argument("--json", action="store_true")
+    models.set_defaults(handler=cmd_models)
     return parser
 
 
@@ -89,6 +120,148 @@ def cmd_exec(args: argparse.Namespace) -> int:
             print("printed:")
             print("  " + result.output.rstrip("\n").replace("\n", "\n  "))
     return EXIT_OK if result.ok else EXIT_NO_ANSWER
+
+
+def _read_questions(path: Path) -> list[tuple[str, str]]:
+    text = read_text(str(path))
+    questions = []
+    if path.suffix == ".jsonl":
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                questions.append((str(item.get("id", number)), item["question"]))
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+                raise UsageError(f"{path}:{number}: expected a JSON object with a question") from None
+    else:
+        questions = [(str(n), line.strip()) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if not questions:
+        raise UsageError(f"{path} holds no questions")
+    return questions
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    from .bundle import BundleError
+    from .engines import EngineError
+    from .student import QuestionError, Student, check_question
+
+    if (args.question is None) == (args.file is None):
+        raise UsageError("give a question or --file (not both)")
+    if args.out and not args.file:
+        raise UsageError("--out goes with --file")
+    if args.samples < 1 or args.max_tokens < 1 or (args.threads is not None and args.threads < 1):
+        raise UsageError("--samples, --max-tokens and --threads must be at least 1")
+    if args.question is not None:
+        try:
+            check_question(args.question)
+        except QuestionError as exc:
+            raise UsageError(str(exc)) from None
+    questions = _read_questions(args.file) if args.file else None
+    try:
+        student = Student.open(args.model, engine=args.engine, quantization=args.quantization, threads=args.threads,
+                               seed=args.seed, log=lambda message: print(message, file=sys.stderr))
+    except (BundleError, EngineError) as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        if questions is None:
+            solution = student.solve(args.question, mode=args.mode, samples=args.samples, max_tokens=args.max_tokens)
+            print(json.dumps(solution.to_dict(), ensure_ascii=False) if args.json else _human(solution))
+            return EXIT_OK if solution.answer is not None else EXIT_NO_ANSWER
+        return _solve_batch(student, questions, args)
+    except (QuestionError, EngineError) as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        student.close()
+
+
+def _human(solution) -> str:
+    from .thoughts import format_number
+
+    lines = []
+    if solution.answer is not None:
+        lines.append(f"answer: {format_number(solution.answer)}")
+        lines.append(f"why: {solution.mode}: {solution.reason}")
+        winner = next((r for r in solution.thoughts if r.thought == solution.thought), None)
+        if winner:
+            lines += [f"--- {winner.thought} ---", winner.text]
+    else:
+        lines.append(f"no answer: {solution.reason}")
+        for run in solution.thoughts:
+            lines += [f"--- {run.thought} ({run.result['error_kind']}: {run.result['error']}) ---", run.text]
+    t = solution.timings
+    first = f"{t['first_token_s']:.2f} s" if t["first_token_s"] is not None else "n/a"
+    lines.append(f"[{solution.model} on {solution.engine}: load {t['load_s']:.2f} s, first token {first}, "
+                 f"generation {t['generation_s']:.2f} s, solver {t['solver_s']:.3f} s]")
+    return "\n".join(lines)
+
+
+def _solve_batch(student, questions, args) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    done: set[str] = set()
+    if args.out and args.out.exists():
+        for line in args.out.read_text(encoding="utf-8").splitlines():
+            try:
+                done.add(str(json.loads(line)["id"]))
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue  # a line cut short by an interruption is solved again
+        # Keep only complete lines, so appending continues a well-formed file.
+        kept = [line for line in args.out.read_text(encoding="utf-8").splitlines() if _is_complete(line)]
+        from .files import write_text_atomic
+
+        write_text_atomic(args.out, "".join(line + "\n" for line in kept))
+    todo = [(qid, q) for qid, q in questions if qid not in done]
+    answered = 0
+    sink = open(args.out, "a", encoding="utf-8") if args.out else sys.stdout
+    try:
+        with Progress(TextColumn("[bold]solving"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      transient=True, disable=not args.out) as progress:
+            task = progress.add_task("solve", total=len(todo))
+            for qid, question in todo:
+                try:
+                    entry = dict(student.solve(question, mode=args.mode, samples=args.samples,
+                                               max_tokens=args.max_tokens).to_dict(), id=qid)
+                except Exception as exc:  # one bad question must not end the batch
+                    entry = {"id": qid, "question": question, "answer": None, "error": str(exc)}
+                answered += entry.get("answer") is not None
+                sink.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                sink.flush()
+                progress.advance(task)
+    finally:
+        if args.out:
+            sink.close()
+    if args.out:
+        print(f"{answered} of {len(todo)} answered ({len(done)} were already done); wrote {args.out}")
+    return EXIT_OK
+
+
+def _is_complete(line: str) -> bool:
+    try:
+        return "id" in json.loads(line)
+    except json.JSONDecodeError:
+        return False
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models import DEFAULT_BUNDLE, bundles_dir, list_bundles
+
+    found = list_bundles()
+    if args.json:
+        print(json.dumps({"default": DEFAULT_BUNDLE, "folder": str(bundles_dir()), "bundles": [
+            {"name": name, "path": str(path), "ok": problem is None, "problem": problem,
+             "weights": [f"{w.engine}:{w.quantization}" for w in manifest.weights] if manifest else []}
+            for name, path, manifest, problem in found]}))
+        return EXIT_OK
+    print(f"bundles in {bundles_dir()} (default: {DEFAULT_BUNDLE}{'' if any(n == DEFAULT_BUNDLE for n, *_ in found) else ', built on first use'})")
+    for name, path, manifest, problem in found:
+        mark = "*" if name == DEFAULT_BUNDLE else " "
+        if manifest:
+            weights = ", ".join(f"{w.engine}:{w.quantization}" for w in manifest.weights)
+            print(f" {mark} {name:<24} {weights}  (base {manifest.base})")
+        else:
+            print(f" {mark} {name:<24} unusable: {problem}")
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,9 @@ from runtime.thoughts import STOP_SEQUENCES, Thought
 
 from ..problems import Problem
 from .base import Candidate, TeacherError
-from .prompts import clean_output, completion_prompt
+from runtime.fewshot import few_shot_prompt
+
+from .prompts import clean_output
 
 
 class LlamaCppTeacher:
@@ -32,7 +34,7 @@ class LlamaCppTeacher:
     def generate(self, problem: Problem, thoughts: list[Thought]) -> list[Candidate]:
         candidates = []
         for thought in thoughts:
-            prompt = completion_prompt(problem.question, thought)
+            prompt = few_shot_prompt(problem.question, thought)
             temperature = self.temperature if self.samples == 1 or self.temperature > 0 else 0.7
             for _ in range(self.samples):
                 try:

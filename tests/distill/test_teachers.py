@@ -17,7 +17,7 @@ from distill.problems import Problem, load_problems
 from distill.records import read_records
 from distill.teachers.base import TeacherError
 from distill.teachers.openai import OpenAITeacher
-from distill.teachers.prompts import EXAMPLES
+from runtime.fewshot import EXAMPLES
 from runtime.base_model import smollm2_gguf_path
 from runtime.solver import answers_match, execute
 from runtime.thoughts import Thought, format_prompt

@@ -1,0 +1,65 @@
+"""llama.cpp through llama-cpp-python: GGUF weights, memory-mapped, streaming."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from .base import EngineError, Generation, OnText
+
+
+def default_threads() -> int:
+    # Measured on 2 vCPUs: llama.cpp q8_0 decoded 33 tok/s on 1 thread and 74 on 2; use all cores.
+    return max(1, os.cpu_count() or 1)
+
+
+class LlamaCppEngine:
+    name = "llama.cpp"
+
+    def __init__(self, path: Path, *, threads: int | None = None, seed: int = 0, n_ctx: int = 2048):
+        try:
+            from llama_cpp import Llama
+        except ImportError:
+            raise EngineError("llama-cpp-python is not installed") from None
+        if not Path(path).is_file():
+            raise EngineError(f"no GGUF file at {path}")
+        threads = threads or default_threads()
+        started = time.perf_counter()
+        try:
+            # Both thread counts: left to defaults, one busy core made decoding many times slower.
+            self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
+                             seed=seed, verbose=False)
+        except (ValueError, RuntimeError) as exc:
+            raise EngineError(f"llama.cpp cannot load {path.name}: {exc}") from None
+        self.load_seconds = time.perf_counter() - started
+        self.threads = threads
+
+    def generate(self, prompts, *, max_tokens, temperature, samples, stop, on_text: OnText | None = None):
+        results = []
+        for index, prompt in enumerate(prompts):
+            prompt_tokens = len(self.llm.tokenize(prompt.encode(), add_bos=False, special=True))
+            if prompt_tokens + max_tokens > self.llm.n_ctx():
+                raise EngineError(f"the prompt ({prompt_tokens} tokens) does not fit the context of {self.llm.n_ctx()}")
+            generations = []
+            for _ in range(samples):
+                started = time.perf_counter()
+                first, text, count = None, "", 0
+                stream = self.llm.create_completion(prompt, max_tokens=max_tokens, temperature=temperature,
+                                                    top_k=1 if temperature == 0 else 40, stop=stop, stream=True)
+                for chunk in stream:
+                    piece = chunk["choices"][0]["text"]
+                    if first is None:
+                        first = time.perf_counter() - started
+                    count += 1
+                    text += piece
+                    if on_text:
+                        on_text(index, text)
+                generations.append(Generation(text, prompt_tokens, count, time.perf_counter() - started, first))
+            results.append(generations)
+        return results
+
+    def close(self) -> None:
+        llm, self.llm = getattr(self, "llm", None), None
+        if llm is not None:
+            llm.close()

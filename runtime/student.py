@@ -1,0 +1,136 @@
+"""A loaded student: prompts per thought, generation, the embedded solver, answer selection.
+
+    student = Student.open()                       # the default bundle
+    solution = student.solve("Natalia sold 48 clips ...", mode="etd")
+    solution.answer, solution.reason, solution.thoughts[0].text
+
+Modes: `pot`, `eot`, `cot` (one thought; with samples > 1, a vote over the samples), `etd` (the
+papers' rule: PoT, else EoT, else CoT) and `vote` (majority over every thought and sample).
+One object serves the CLI, the tutor and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .bundle import Manifest, open_bundle
+from .engines import Engine, EngineError, open_engine
+from .fewshot import few_shot_prompt
+from .solver import SolverResult, execute, select_etd, select_vote
+from .thoughts import ETD_ORDER, STOP_SEQUENCES, Thought, format_prompt
+
+MODES = ("etd", "vote", "pot", "eot", "cot")
+MAX_QUESTION_CHARS = 2_000
+SCHEMA_VERSION = 1
+
+
+class QuestionError(ValueError):
+    """The question cannot be solved as given (empty, too long)."""
+
+
+@dataclass
+class ThoughtRun:
+    thought: str
+    sample: int
+    text: str
+    result: dict           # SolverResult.to_dict()
+    tokens: int
+    seconds: float
+    first_token_s: float | None
+
+
+@dataclass
+class Solution:
+    question: str
+    mode: str
+    answer: float | None
+    thought: str | None        # the thought whose answer was chosen
+    reason: str
+    thoughts: list[ThoughtRun]
+    timings: dict              # load_s, first_token_s, generation_s, solver_s, total_s
+    model: str
+    engine: str
+    error: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Student:
+    bundle: Path
+    manifest: Manifest
+    engine: Engine
+    few_shot: bool = field(default=False)
+
+    @classmethod
+    def open(cls, model: str | None = None, *, engine: str | None = None, quantization: str | None = None,
+             threads: int | None = None, seed: int = 0, log=lambda message: None) -> "Student":
+        from .models import resolve_model
+
+        folder = resolve_model(model, log=log)
+        manifest = open_bundle(folder)
+        loaded = open_engine(folder, manifest, engine=engine, quantization=quantization, threads=threads, seed=seed)
+        return cls(folder, manifest, loaded, few_shot=manifest.source.get("trained") is False)
+
+    def prompt(self, question: str, thought: Thought) -> str:
+        return few_shot_prompt(question, thought) if self.few_shot else format_prompt(question, thought)
+
+    def solve(self, question: str, *, mode: str = "etd", samples: int = 1, max_tokens: int = 320,
+              temperature: float | None = None, on_text=None) -> Solution:
+        question = check_question(question)
+        if mode not in MODES:
+            raise QuestionError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
+        if samples < 1:
+            raise QuestionError("samples must be at least 1")
+        started = time.perf_counter()
+        thoughts = [Thought(mode)] if mode in ("pot", "eot", "cot") else list(ETD_ORDER)
+        if temperature is None:
+            temperature = 0.0 if samples == 1 else 0.7
+        prompts = [self.prompt(question, t) for t in thoughts]
+        callback = (lambda index, text: on_text(thoughts[index], text)) if on_text else None
+        generations = self.engine.generate(prompts, max_tokens=max_tokens, temperature=temperature, samples=samples,
+                                           stop=list(STOP_SEQUENCES), on_text=callback)
+        generation_s = time.perf_counter() - started
+        runs, results = [], []
+        solver_started = time.perf_counter()
+        for thought, samples_out in zip(thoughts, generations):
+            for index, generation in enumerate(samples_out):
+                result: SolverResult = execute(thought, generation.text)
+                results.append(result)
+                runs.append(ThoughtRun(thought.value, index, generation.text.strip(), result.to_dict(),
+                                       generation.tokens, round(generation.seconds, 4),
+                                       None if generation.first_token_s is None else round(generation.first_token_s, 4)))
+        solver_s = time.perf_counter() - solver_started
+        if mode == "etd":
+            selection = select_etd([r for r, run in zip(results, runs) if run.sample == 0])
+        else:
+            selection = select_vote(results)
+        firsts = [r.first_token_s for r in runs if r.first_token_s is not None]
+        timings = {"load_s": round(self.engine.load_seconds, 4), "first_token_s": round(min(firsts), 4) if firsts else None,
+                   "generation_s": round(generation_s, 4), "solver_s": round(solver_s, 4),
+                   "total_s": round(time.perf_counter() - started, 4)}
+        return Solution(
+            question=question, mode=mode, answer=selection.answer,
+            thought=selection.thought.value if selection.thought else None, reason=selection.reason,
+            thoughts=runs, timings=timings, model=self.manifest.name, engine=self.engine.name,
+            error=None if selection.answer is not None else selection.reason,
+        )
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def check_question(question: str) -> str:
+    if not isinstance(question, str) or not question.strip():
+        raise QuestionError("the question is empty")
+    question = " ".join(question.split())
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QuestionError(f"the question is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}")
+    return question
+
+
+__all__ = ["MODES", "EngineError", "QuestionError", "Solution", "Student", "ThoughtRun"]

@@ -1,0 +1,188 @@
+"""`runtime solve` end to end with real engines: a tiny student memorised and converted here to
+GGUF (llama.cpp) and CTranslate2, and the real SmolLM2 default bundle."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from distill.build import build
+from distill.problems import load_problems
+from distill.records import read_records
+from distill.teachers.gold import GoldTeacher
+from distill.train.loop import TrainConfig, train
+from runtime.thoughts import Thought, format_example
+from tests.tiny_models import make_llama, make_tokenizer
+
+RUNTIME = [sys.executable, "-m", "runtime.cli"]
+KEYS = {"schema_version", "question", "mode", "answer", "thought", "reason", "thoughts", "timings", "model", "engine", "error"}
+
+
+@pytest.fixture(scope="module")
+def student(data_dir, tmp_path_factory):
+    """A tiny llama that has memorised 4 GSM8K problems, as a bundle with both engines."""
+    from convert.bundle import load_source, make_bundle, parse_targets
+
+    folder = tmp_path_factory.mktemp("student")
+    problems = load_problems("gsm8k", "train", data_dir).problems[:4]
+    data = folder / "etd.jsonl"
+    build(problems, GoldTeacher(), [Thought.POT, Thought.EOT, Thought.COT], data)
+    texts = []
+    for r in read_records(data):
+        example = format_example(r.question, r.thought, r.rationale)
+        texts.append(example.prompt + example.target)
+    tokenizer = make_tokenizer(texts, folder / "tokenizer")
+    base = make_llama(folder / "base", tokenizer)
+    train(TrainConfig(data=str(data), out=str(folder / "run"), base=str(base), max_steps=300, batch_size=6, lr=3e-3,
+                      warmup=10, dev_size=0, save_every=0, threads=2))
+    bundle = folder / "bundle"
+    make_bundle(load_source(str(folder / "run"), which="final"), parse_targets("gguf:f16,ct2:float32"), bundle,
+                fidelity=False, log=lambda _: None)
+    return bundle, problems
+
+
+def run(*args, env=None, timeout=300):
+    return subprocess.run([*RUNTIME, *args], capture_output=True, timeout=timeout, env=env)
+
+
+@pytest.mark.parametrize("engine", ["llama.cpp", "ctranslate2"])
+@pytest.mark.parametrize("mode", ["etd", "vote", "pot", "eot", "cot"])
+def test_every_mode_on_both_engines(student, engine, mode):
+    bundle, problems = student
+    problem = problems[0]
+    proc = run("solve", problem.question, "--model", str(bundle), "--engine", engine, "--mode", mode, "--json")
+    assert proc.returncode == 0, proc.stderr.decode()[-500:]
+    result = json.loads(proc.stdout)
+    assert set(result) == KEYS and result["schema_version"] == 1
+    assert result["answer"] == problem.answer and result["engine"] == engine and result["mode"] == mode
+    expected = 3 if mode in ("etd", "vote") else 1
+    assert len(result["thoughts"]) == expected
+    assert {"thought", "sample", "text", "result", "tokens", "seconds", "first_token_s"} <= set(result["thoughts"][0])
+    assert set(result["timings"]) == {"load_s", "first_token_s", "generation_s", "solver_s", "total_s"}
+
+
+def test_human_output_shows_answer_then_thought(student):
+    bundle, problems = student
+    proc = run("solve", problems[1].question, "--model", str(bundle), "--mode", "pot")
+    out = proc.stdout.decode().splitlines()
+    assert proc.returncode == 0 and out[0] == f"answer: {int(problems[1].answer)}" and out[2] == "--- pot ---"
+
+
+def test_samples_vote(student):
+    bundle, problems = student
+    proc = run("solve", problems[2].question, "--model", str(bundle), "--mode", "vote", "--samples", "2", "--json")
+    result = json.loads(proc.stdout)
+    assert len(result["thoughts"]) == 6 and "answers agree" in result["reason"]
+
+
+def test_batch_mode_resumes(student, tmp_path):
+    bundle, problems = student
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text("".join(json.dumps({"id": p.id, "question": p.question}) + "\n" for p in problems))
+    out = tmp_path / "answers.jsonl"
+    first = problems[0]
+    out.write_text(json.dumps({"id": first.id, "answer": first.answer, "note": "from before"}) + "\n{\"id\": \"cut")
+    proc = run("solve", "--file", str(questions), "--out", str(out), "--model", str(bundle), "--mode", "pot")
+    assert proc.returncode == 0, proc.stderr.decode()[-500:]
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["id"] for line in lines] == [p.id for p in problems]
+    assert lines[0]["note"] == "from before"  # not solved again
+    assert all(line["answer"] == p.answer for line, p in zip(lines[1:], problems[1:]))
+    assert "3 of 3 answered (1 were already done)" in proc.stdout.decode()
+
+
+NO_TORCH = textwrap.dedent("""
+    import sys
+    from runtime import cli
+    code = cli.main(sys.argv[1:])
+    heavy = sorted(m for m in ('torch', 'transformers') if m in sys.modules)
+    print('HEAVY', heavy, 'CODE', code, file=sys.stderr)
+""")
+
+
+def test_runtime_path_never_imports_torch(student):
+    bundle, problems = student
+    for engine in ("llama.cpp", "ctranslate2"):
+        proc = subprocess.run([sys.executable, "-c", NO_TORCH, "solve", problems[0].question, "--model", str(bundle),
+                               "--engine", engine, "--json"], capture_output=True, timeout=300)
+        assert "HEAVY [] CODE 0" in proc.stderr.decode(), proc.stderr.decode()[-500:]
+
+
+GUARD = textwrap.dedent("""
+    import socket
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled by the test")
+    socket.socket.connect = refuse
+    socket.create_connection = refuse
+    socket.getaddrinfo = refuse
+""")
+
+
+def test_solves_with_the_network_cut(student, tmp_path):
+    bundle, problems = student
+    (tmp_path / "sitecustomize.py").write_text(GUARD)
+    env = dict(os.environ, PYTHONPATH=str(tmp_path), HF_HUB_OFFLINE="1")
+    check = subprocess.run([sys.executable, "-c", "import socket; socket.create_connection(('127.0.0.1', 9))"],
+                           env=env, capture_output=True)
+    assert b"network disabled by the test" in check.stderr  # the guard is really in place
+    proc = run("solve", problems[3].question, "--model", str(bundle), "--json", env=env)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["answer"] == problems[3].answer
+
+
+def test_bad_input(student, tmp_path):
+    bundle, _ = student
+    cases = [
+        (["solve", "   ", "--model", str(bundle)], "the question is empty"),
+        (["solve", "x" * 100_000, "--model", str(bundle)], "the limit is"),
+        (["solve", "How many?", "--model", str(tmp_path / "missing")], "no bundle"),
+        (["solve", "How many?", "--model", str(bundle), "--mode", "guess"], "invalid choice"),
+        (["solve", "--model", str(bundle)], "give a question or --file"),
+    ]
+    for args, message in cases:
+        proc = run(*args)
+        err = proc.stderr.decode()
+        assert proc.returncode == 2 and message in err and "Traceback" not in err, (args, err[-300:])
+
+
+def test_corrupted_bundle_is_refused(student, tmp_path):
+    import shutil
+
+    bundle, _ = student
+    copy = tmp_path / "damaged"
+    shutil.copytree(bundle, copy)
+    gguf = copy / "model-f16.gguf"
+    gguf.write_bytes(gguf.read_bytes()[:5000])
+    proc = run("solve", "How many?", "--model", str(copy))
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "damaged" in err and "model-f16.gguf" in err and "Traceback" not in err
+
+
+def test_garbage_model_gives_a_clear_error(tmp_path, data_dir):
+    from convert.bundle import load_source, make_bundle, parse_targets
+
+    tokenizer = make_tokenizer(["ans = 1 + 2\n", "Question: how many?\n"] * 10, tmp_path / "tok", vocab_size=300)
+    base = make_llama(tmp_path / "random", tokenizer, hidden=64, init_range=0.5)
+    make_bundle(load_source(str(base)), parse_targets("gguf:f16"), tmp_path / "garbage", fidelity=False, log=lambda _: None)
+    for mode in ("pot", "eot"):  # prose would still yield its last number; programs and equations cannot
+        proc = run("solve", "What is 2 plus 2?", "--model", str(tmp_path / "garbage"), "--json", "--mode", mode,
+                   "--max-tokens", "24")
+        result = json.loads(proc.stdout)
+        assert proc.returncode == 1 and result["answer"] is None
+        assert result["error"].startswith("no thought gave an answer")
+        assert result["thoughts"][0]["result"]["error_kind"] in ("syntax", "unsafe", "no_answer", "runtime")
+
+
+def test_real_smollm2_default_bundle(tmp_path):
+    env = dict(os.environ, ETD_HOME=str(tmp_path / "home"))
+    proc = run("solve", "Tom has 5 apples and buys 7 more. How many apples does he have?", "--json",
+               "--max-tokens", "48", env=env, timeout=600)
+    assert proc.returncode in (0, 1), proc.stderr.decode()[-500:]
+    result = json.loads(proc.stdout)
+    assert result["model"] == "smollm2-base" and len(result["thoughts"]) == 3
+    assert "building the default bundle" in proc.stderr.decode()
+    models = run("models", "--json", env=env)
+    listing = json.loads(models.stdout)
+    assert listing["default"] == "smollm2-base" and listing["bundles"][0]["ok"]
