@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--json", action="store_true", help="print the result as one JSON object")
     solve.set_defaults(handler=cmd_solve)
 
+    tutor = commands.add_parser("tutor", help="open the math tutor (a Textual app; also the `tutor` command)",
+                                description="Open the terminal math tutor: type a word problem and watch the "
+                                            "student solve it with programs, equations and words. Offline.")
+    tutor.add_argument("--model", help="bundle folder or name (default: the default bundle)")
+    tutor.add_argument("--mode", default="etd", choices=["etd", "vote", "pot", "eot", "cot"])
+    tutor.set_defaults(handler=cmd_tutor)
+
     models = commands.add_parser("models", help="list installed bundles and the default",
                                  description="List the bundles in the user cache and the default bundle.")
     models.add_argument("--json", action="store_true")
@@ -241,6 +248,17 @@ def _is_complete(line: str) -> bool:
         return "id" in json.loads(line)
     except json.JSONDecodeError:
         return False
+
+
+def cmd_tutor(args: argparse.Namespace) -> int:
+    import importlib
+
+    try:  # the tutor is a front end on top of the runtime, loaded only when asked for
+        tutor = importlib.import_module("tui.app")
+    except ImportError as exc:
+        raise UsageError(f"the tutor is not installed: {exc}") from None
+    argv = ["--mode", args.mode] + (["--model", args.model] if args.model else [])
+    return tutor.main(argv)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
