@@ -93,8 +93,47 @@ def _folder_hash(folder: Path) -> str:
     return digest.hexdigest()
 
 
+def check_accuracy(source: Source, folder: Path, weights: list[Weights], problems: list, *,
+                   max_new_tokens: int = 256) -> dict:
+    """Solve the same problems with the source model and with each quantized weight set (through the
+    runtime's own pipeline); accuracy per thought and for the ETD rule, and the differences."""
+    from distill.train.evaluate import DevProblem, evaluate
+    from runtime.engines import open_engine
+    from runtime.fewshot import few_shot_prompt
+    from runtime.solver import answers_match
+    from runtime.student import Student
+    from runtime.thoughts import Thought, format_prompt
+
+    few_shot = source.info.get("trained") is False
+    thoughts = [Thought(t) for t in source.thoughts]
+    dev = [DevProblem(p.question, p.answer) for p in problems]
+    report = {"problems": len(dev), "source": evaluate(
+        source.model, source.tokenizer, dev, thoughts, encoder_decoder=source.encoder_decoder,
+        max_new_tokens=max_new_tokens, prompt=few_shot_prompt if few_shot else format_prompt)}
+    provisional = Manifest(name="check", base=source.base, architecture="", thoughts=source.thoughts,
+                           format_version=FORMAT_VERSION, weights=weights, files=[], encoder_decoder=source.encoder_decoder)
+    mode = "etd" if len(thoughts) > 1 else thoughts[0].value
+    for item in weights:
+        engine = open_engine(folder, provisional, engine=item.engine, quantization=item.quantization)
+        student = Student(folder, provisional, engine, few_shot=few_shot)
+        correct = {t.value: 0 for t in thoughts} | {"etd": 0}
+        try:
+            for problem in dev:
+                solution = student.solve(problem.question, mode=mode, max_tokens=max_new_tokens)
+                correct["etd"] += answers_match(solution.answer, problem.gold)
+                for run in solution.thoughts:
+                    correct[run.thought] += answers_match(run.result["answer"], problem.gold)
+        finally:
+            student.close()
+        key = f"{item.engine}:{item.quantization}"
+        report[key] = {k: v / max(1, len(dev)) for k, v in correct.items()}
+        report[key]["etd_minus_source"] = round(report[key]["etd"] - report["source"]["etd"], 4)
+    return report
+
+
 def make_bundle(source: Source, targets: list[tuple[str, str]], out: Path, *, name: str | None = None,
-                fidelity: bool = True, max_new_tokens: int = 48, force: bool = False, log=print) -> Manifest:
+                fidelity: bool = True, max_new_tokens: int = 48, force: bool = False, log=print,
+                accuracy_problems: list | None = None) -> Manifest:
     out = Path(out)
     if out.exists() and not force:
         raise ConvertError(f"{out} exists: pass --force to replace it")
@@ -153,6 +192,13 @@ def make_bundle(source: Source, targets: list[tuple[str, str]], out: Path, *, na
                     f"token agreement {agreement.token_agreement:.3f}")
             report["max_new_tokens"] = max_new_tokens
 
+        accuracy = {"dev": source.info["dev_accuracy"]} if source.info.get("dev_accuracy") else {}
+        if accuracy_problems:
+            accuracy["check"] = check_accuracy(source, staging, weights, accuracy_problems)
+            for key, value in accuracy["check"].items():
+                if isinstance(value, dict):
+                    log(f"accuracy {key}: etd {value['etd']:.3f}" + (
+                        f" ({value['etd_minus_source']:+.3f} vs source)" if "etd_minus_source" in value else ""))
         manifest = Manifest(
             name=name or out.name,
             base=source.base,
@@ -162,7 +208,7 @@ def make_bundle(source: Source, targets: list[tuple[str, str]], out: Path, *, na
             weights=weights,
             files=describe_files(staging),
             source=dict(source.info, conversion_seconds={k: round(v, 2) for k, v in timings.items()}),
-            accuracy={"dev": source.info["dev_accuracy"]} if source.info.get("dev_accuracy") else {},
+            accuracy=accuracy,
             fidelity=report,
             encoder_decoder=source.encoder_decoder,
         )

@@ -33,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     bundle.add_argument("--weights", choices=["best", "final"], default="best", help="which weights of a run (default best)")
     bundle.add_argument("--no-fidelity", action="store_true", help="skip the greedy-output comparison")
     bundle.add_argument("--fidelity-tokens", type=int, default=48, help="tokens compared per prompt (default 48)")
+    bundle.add_argument("--check-accuracy", type=int, default=0, metavar="N",
+                        help="also solve the first N problems of --check-data with the source and every quantized "
+                             "model, and record the accuracy difference")
+    bundle.add_argument("--check-data", default="gsm8k:test", help="dataset:split for --check-accuracy (default gsm8k:test)")
+    bundle.add_argument("--data-dir", help="local data directory (default $ETD_DATA_DIR)")
     bundle.add_argument("--force", action="store_true", help="replace an existing bundle folder")
     bundle.set_defaults(handler=cmd_bundle)
 
@@ -47,13 +52,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_bundle(args: argparse.Namespace) -> int:
     from .bundle import load_source, make_bundle, parse_targets
+    from .gguf_export import ConvertError
 
     targets = parse_targets(args.to)
+    problems = None
+    if args.check_accuracy:
+        from distill.problems import DataError, load_problems
+
+        dataset, _, split = args.check_data.partition(":")
+        try:
+            problems = load_problems(dataset, split or "test", args.data_dir).problems[: args.check_accuracy]
+        except DataError as exc:
+            raise ConvertError(str(exc)) from None
     print(f"loading {args.checkpoint} ...", file=sys.stderr)
     source = load_source(args.checkpoint, which=args.weights)
     manifest = make_bundle(source, targets, args.out, name=args.name, fidelity=not args.no_fidelity,
                            max_new_tokens=args.fidelity_tokens, force=args.force,
-                           log=lambda line: print(line, file=sys.stderr))
+                           log=lambda line: print(line, file=sys.stderr), accuracy_problems=problems)
     print(f"wrote {args.out} ({', '.join(f'{w.engine}:{w.quantization}' for w in manifest.weights)})")
     return 0
 

@@ -52,11 +52,12 @@ def generate(model, tokenizer, prompts: list[str], *, encoder_decoder: bool, max
 
 
 def evaluate(model, tokenizer, problems: list[DevProblem], thoughts: list[Thought], *, encoder_decoder: bool,
-             max_new_tokens: int = 256, batch_size: int = 8) -> dict:
-    """Accuracy per thought and for the ETD rule (PoT, else EoT, else CoT) on `problems`."""
+             max_new_tokens: int = 256, batch_size: int = 8, prompt=format_prompt) -> dict:
+    """Accuracy per thought and for the ETD rule (PoT, else EoT, else CoT) on `problems`.
+    `prompt(question, thought)` builds the input (few-shot for an untuned base)."""
     results = {}
     for thought in thoughts:
-        texts = generate(model, tokenizer, [format_prompt(p.question, thought) for p in problems],
+        texts = generate(model, tokenizer, [prompt(p.question, thought) for p in problems],
                          encoder_decoder=encoder_decoder, max_new_tokens=max_new_tokens, batch_size=batch_size)
         results[thought] = [execute(thought, text) for text in texts]
     report = {"problems": len(problems)}

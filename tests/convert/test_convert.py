@@ -139,3 +139,18 @@ def test_bad_input_is_one_line(args, message, tmp_path):
     proc = subprocess.run([*CONVERT, *args], capture_output=True, timeout=300, cwd=tmp_path)
     err = proc.stderr.decode()
     assert proc.returncode == 2 and message in err and "Traceback" not in err
+
+
+def test_check_accuracy_compares_source_and_quantized(student, data_dir, tmp_path):
+    bundle, problems = student
+    run = bundle.parent / "run"  # the memorised student's training run
+    out = tmp_path / "checked"
+    proc = subprocess.run([*CONVERT, "bundle", "--checkpoint", str(run), "--weights", "final", "--to", "gguf:f16,ct2:float32",
+                           "--out", str(out), "--no-fidelity", "--check-accuracy", str(len(problems)),
+                           "--check-data", "gsm8k:train", "--data-dir", str(data_dir)], capture_output=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr.decode()[-800:]
+    check = json.loads((out / "student.json").read_text())["accuracy"]["check"]
+    assert check["problems"] == len(problems)
+    assert check["source"]["etd"] == 1.0  # the memorised problems
+    for key in ("llama.cpp:f16", "ctranslate2:float32"):
+        assert check[key]["etd"] == 1.0 and check[key]["etd_minus_source"] == 0.0
