@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runtime.bundle import MANIFEST, Manifest, Weights, describe_files, sha256_file
+from runtime.bundle import MANIFEST, Manifest, Weights, describe_files
+from runtime.files import sha256_file
 from runtime.thoughts import FORMAT_VERSION
 
 from .ct2_export import write_ct2

@@ -12,11 +12,11 @@ corrupted or truncated bundle is refused with a message naming the file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .files import sha256_file
 from .thoughts import FormatVersionError, check_format_version
 
 MANIFEST = "student.json"
@@ -68,12 +68,6 @@ class Manifest:
         raise BundleError(f"bundle {self.name!r} has no {engine}{':' + quantization if quantization else ''} weights (it has {have})")
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def describe_files(folder: Path) -> list[BundleFile]:

@@ -14,7 +14,8 @@ import tempfile
 from pathlib import Path
 
 from .base_model import BaseModelMissing, smollm2_gguf_path
-from .bundle import MANIFEST, BundleError, Manifest, Weights, describe_files, load_manifest, sha256_file
+from .bundle import MANIFEST, BundleError, Manifest, Weights, describe_files, load_manifest
+from .files import sha256_file
 from .thoughts import FORMAT_VERSION
 
 DEFAULT_BUNDLE = "smollm2-base"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from runtime.engines.base import cut_at_stop
 from runtime.solver import answers_match, execute, select_etd
 from runtime.thoughts import STOP_SEQUENCES, Thought, format_prompt
 
@@ -14,11 +15,6 @@ class DevProblem:
     gold: float
 
 
-def cut_at_stop(text: str) -> str:
-    for stop in STOP_SEQUENCES:
-        if stop in text:
-            text = text.split(stop, 1)[0]
-    return text.strip()
 
 
 def generate(model, tokenizer, prompts: list[str], *, encoder_decoder: bool, max_new_tokens: int, batch_size: int) -> list[str]:
@@ -43,7 +39,8 @@ def generate(model, tokenizer, prompts: list[str], *, encoder_decoder: bool, max
                                            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
             if not encoder_decoder:
                 generated = generated[:, encoded["input_ids"].shape[1]:]
-            outputs += [cut_at_stop(t) for t in tokenizer.batch_decode(generated, skip_special_tokens=True)]
+            texts = tokenizer.batch_decode(generated, skip_special_tokens=True)
+            outputs += [cut_at_stop(text, list(STOP_SEQUENCES)).strip() for text in texts]
     finally:
         tokenizer.padding_side = side
         if was_training:

@@ -19,10 +19,10 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from runtime.files import write_text_atomic
+from runtime.files import sha256_file, write_text_atomic
 from runtime.thoughts import FORMAT_VERSION, Thought
 
-from ..records import file_sha256, read_records
+from ..records import read_records
 from .data import collate, epoch_batches, prepare
 from .evaluate import DevProblem, evaluate
 from .model import apply_lora, load_base, save_model
@@ -210,7 +210,7 @@ def train(config: TrainConfig, *, progress=None) -> dict:
             "base": config.base,
             "encoder_decoder": encoder_decoder,
             "data": str(config.data),
-            "data_sha256": file_sha256(config.data),
+            "data_sha256": sha256_file(config.data),
             "format_version": FORMAT_VERSION,
             "thoughts": config.thoughts,
             "hyperparameters": {k: v for k, v in asdict(config).items() if k not in ("data", "out", "resume", "thoughts")},
