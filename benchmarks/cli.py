@@ -42,15 +42,9 @@ def cmd_solver(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.handler(args)
-    except KeyboardInterrupt:
-        print("benchmarks: interrupted", file=sys.stderr)
-        return 130
-    except OSError as exc:
-        print(f"benchmarks: error: {exc}", file=sys.stderr)
-        return 2
+    from runtime.cli_main import run_command
+
+    return run_command("benchmarks", build_parser().parse_args(argv), (OSError,))
 
 
 if __name__ == "__main__":

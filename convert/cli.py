@@ -104,20 +104,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     from runtime.bundle import BundleError
+    from runtime.cli_main import run_command
 
     from .gguf_export import ConvertError
 
-    try:
-        return args.handler(args)
-    except (ConvertError, BundleError) as exc:
-        print(f"convert: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("convert: interrupted (nothing was left behind)", file=sys.stderr)
-        return 130
+    return run_command("convert", args, (ConvertError, BundleError), interrupted="interrupted (nothing was left behind)")
 
 
 if __name__ == "__main__":

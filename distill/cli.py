@@ -8,7 +8,6 @@ from pathlib import Path
 
 from runtime.thoughts import Thought
 
-EXIT_USAGE = 2
 
 
 class UsageError(Exception):
@@ -213,21 +212,16 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    from runtime.cli_main import run_command
+
     from .build import BuildError
     from .problems import DataError
     from .records import RecordError
     from .teachers.base import TeacherError
 
-    try:
-        return args.handler(args)
-    except (UsageError, DataError, RecordError, BuildError, TeacherError) as exc:
-        print(f"distill: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("distill: interrupted (rerun the same command to resume)", file=sys.stderr)
-        return 130
+    return run_command("distill", args, (UsageError, DataError, RecordError, BuildError, TeacherError),
+                       interrupted="interrupted (rerun the same command to resume)")
 
 
 if __name__ == "__main__":

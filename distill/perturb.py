@@ -12,7 +12,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from runtime.solver import SolverResult, answers_match, execute
+from runtime.solver import SolverResult, Step, answers_match, execute
 
 _QUESTION_NUMBER = re.compile(r"(?<![\w.,/])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?![\w/]|[.,]\d)")
 _LITERAL = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(?![\w.])")
@@ -96,7 +96,5 @@ def _sensible(originals: dict[str, SolverResult], results: dict[str, SolverResul
     return True
 
 
-def _answer_step(result: SolverResult):
-    from runtime.solver import Step
-
+def _answer_step(result: SolverResult) -> Step:
     return Step("ans", result.answer)

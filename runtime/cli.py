@@ -13,7 +13,7 @@ from pathlib import Path
 
 MAX_INPUT_BYTES = 1_000_000
 
-EXIT_OK, EXIT_NO_ANSWER, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_NO_ANSWER = 0, 1  # bad usage: 2, from runtime.cli_main
 
 
 class UsageError(Exception):
@@ -283,18 +283,9 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except UsageError as exc:
-        print(f"runtime: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("runtime: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return EXIT_OK
+    from .cli_main import run_command
+
+    return run_command("runtime", build_parser().parse_args(argv), (UsageError,))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runtime.thoughts import Thought, format_cot_answer
+from runtime.thoughts import Thought, format_cot_answer, format_number
 
 from ..problems import Problem
 from .base import Candidate, TeacherError
@@ -33,11 +33,7 @@ class GoldTeacher:
             # The equation's single expression, read as prose.
             expression = gold.eot.splitlines()[-1].removeprefix("ans = ")
             if "\n" not in gold.eot and "=" not in expression:
-                texts[Thought.COT] = f"We compute {expression} = {_plain(problem.answer)}.\n{format_cot_answer(problem.answer)}"
+                texts[Thought.COT] = f"We compute {expression} = {format_number(problem.answer)}.\n{format_cot_answer(problem.answer)}"
         else:
             raise TeacherError("no gold solution or equation")
         return [Candidate(t, texts[t]) for t in thoughts if texts.get(t)]
-
-
-def _plain(value: float) -> str:
-    return format_cot_answer(value).removeprefix("The answer is ").rstrip(".")

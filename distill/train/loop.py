@@ -202,6 +202,7 @@ def train(config: TrainConfig, *, progress=None) -> dict:
             state["epoch"] += 1
             state["batch"] = 0
 
+    summary: dict = {}
     if main:
         if dev and (state["last_eval"] is None or state["last_eval"].get("step") != state["step"]):
             run_eval()
@@ -234,8 +235,8 @@ def train(config: TrainConfig, *, progress=None) -> dict:
         shutil.rmtree(checkpoint, ignore_errors=True)
         shutil.rmtree(out / "checkpoint.old", ignore_errors=True)
     log.close()
-    accelerator.end_training() if hasattr(accelerator, "end_training") else None
-    return summary if main else {}
+    accelerator.end_training()
+    return summary
 
 
 def _trainable_state(model) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -35,10 +36,8 @@ class CTranslate2Engine:
             raise EngineError(f"CTranslate2 cannot load {path}: {exc}") from None
         self.load_seconds = time.perf_counter() - started
         self.seed = seed
-        vocabulary = Path(path) / "config.json"
-        import json
-
-        self.end_token = json.loads(vocabulary.read_text()).get("eos_token") if vocabulary.exists() else None
+        config = Path(path) / "config.json"
+        self.end_token = json.loads(config.read_text()).get("eos_token") if config.exists() else None
 
     def generate(self, prompts, *, max_tokens, temperature, samples, stop, on_text: OnText | None = None):
         batch, owners = [], []

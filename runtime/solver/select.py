@@ -61,7 +61,7 @@ def select_vote(candidates: list[SolverResult]) -> Selection:
     why = f"{len(winner)} of {answered} answers agree ({', '.join(thoughts)})"
     tied = [g for g in groups if len(g) == len(winner) and g is not winner]
     if tied:
-        why += f"; tie broken by the ETD order"
+        why += "; tie broken by the ETD order"
     return Selection(candidates[first].answer, candidates[first].thought, first, "vote", why, winner)
 
 
