@@ -16,11 +16,12 @@ from pathlib import Path
 
 from runtime.bundle import MANIFEST, Manifest, Weights, describe_files
 from runtime.files import sha256_file
+from runtime.gguf_tools import QUANTIZATIONS, quantize
 from runtime.thoughts import FORMAT_VERSION
 
 from .ct2_export import write_ct2
 from .fidelity import compare, ct2_tokens, fidelity_prompts, llamacpp_tokens, source_tokens
-from .gguf_export import QUANTIZATIONS, ConvertError, architecture_of, quantize, write_gguf
+from .gguf_export import ConvertError, architecture_of, write_gguf
 
 ALL_THOUGHTS = ["pot", "eot", "cot"]
 

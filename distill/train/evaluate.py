@@ -17,8 +17,14 @@ class DevProblem:
 
 
 
-def generate(model, tokenizer, prompts: list[str], *, encoder_decoder: bool, max_new_tokens: int, batch_size: int) -> list[str]:
+def generate(model, tokenizer, prompts: list[str], *, encoder_decoder: bool, max_new_tokens: int, batch_size: int,
+             samples: int = 1, seed: int = 0) -> list[str]:
+    """One text per prompt (greedy), or `samples` texts per prompt, sampled at temperature 0.7,
+    prompt after prompt."""
     import torch
+
+    if samples > 1:
+        torch.manual_seed(seed)
 
     outputs: list[str] = []
     side = tokenizer.padding_side
@@ -34,8 +40,10 @@ def generate(model, tokenizer, prompts: list[str], *, encoder_decoder: bool, max
             else:
                 encoded = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False)
             encoded = {k: v.to(model.device) for k, v in encoded.items()}
+            sampling = dict(do_sample=True, temperature=0.7, top_k=40, num_return_sequences=samples) if samples > 1 \
+                else dict(do_sample=False)
             with torch.no_grad():
-                generated = model.generate(**encoded, max_new_tokens=max_new_tokens, do_sample=False,
+                generated = model.generate(**encoded, max_new_tokens=max_new_tokens, **sampling,
                                            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
             if not encoder_decoder:
                 generated = generated[:, encoded["input_ids"].shape[1]:]
@@ -48,15 +56,26 @@ def generate(model, tokenizer, prompts: list[str], *, encoder_decoder: bool, max
     return outputs
 
 
+def solve_problems(model, tokenizer, problems: list[DevProblem], thoughts: list[Thought], *, encoder_decoder: bool,
+                   max_new_tokens: int = 256, batch_size: int = 8, prompt=format_prompt, samples: int = 1,
+                   seed: int = 0) -> dict[Thought, list[list]]:
+    """thought -> per problem, its `samples` SolverResults (greedy when samples is 1)."""
+    results = {}
+    for thought in thoughts:
+        texts = generate(model, tokenizer, [prompt(p.question, thought) for p in problems], encoder_decoder=encoder_decoder,
+                         max_new_tokens=max_new_tokens, batch_size=batch_size, samples=samples, seed=seed)
+        solved = [execute(thought, text) for text in texts]
+        results[thought] = [solved[i * samples:(i + 1) * samples] for i in range(len(problems))]
+    return results
+
+
 def evaluate(model, tokenizer, problems: list[DevProblem], thoughts: list[Thought], *, encoder_decoder: bool,
              max_new_tokens: int = 256, batch_size: int = 8, prompt=format_prompt) -> dict:
     """Accuracy per thought and for the ETD rule (PoT, else EoT, else CoT) on `problems`.
     `prompt(question, thought)` builds the input (few-shot for an untuned base)."""
-    results = {}
-    for thought in thoughts:
-        texts = generate(model, tokenizer, [prompt(p.question, thought) for p in problems],
-                         encoder_decoder=encoder_decoder, max_new_tokens=max_new_tokens, batch_size=batch_size)
-        results[thought] = [execute(thought, text) for text in texts]
+    per_sample = solve_problems(model, tokenizer, problems, thoughts, encoder_decoder=encoder_decoder,
+                                max_new_tokens=max_new_tokens, batch_size=batch_size, prompt=prompt)
+    results = {thought: [samples[0] for samples in solved] for thought, solved in per_sample.items()}
     report = {"problems": len(problems)}
     for thought, solved in results.items():
         report[thought.value] = sum(answers_match(r.answer, p.gold) for r, p in zip(solved, problems)) / max(1, len(problems))

@@ -29,6 +29,7 @@ def open_engine(bundle: Path, manifest: Manifest, *, engine: str | None = None, 
 
     if manifest.encoder_decoder:
         raise EngineError("encoder-decoder bundles are not served by the runtime yet; use a causal student")
+    # "default" computes in the type the model was saved in (int8 for int8 weights; float32 stays exact).
     return CTranslate2Engine(Path(bundle) / weights.path, Path(bundle) / "tokenizer.json", threads=threads, seed=seed)
 
 

@@ -27,8 +27,11 @@ class Engine(Protocol):
     load_seconds: float
 
     def generate(self, prompts: list[str], *, max_tokens: int, temperature: float, samples: int,
-                 stop: list[str], on_text: OnText | None = None) -> list[list[Generation]]:
-        """`samples` generations for each prompt (greedy when temperature is 0)."""
+                 stop: list[str], on_text: OnText | None = None,
+                 prefixes: list[str] | None = None) -> list[list[Generation]]:
+        """`samples` generations for each prompt (greedy when temperature is 0). `prefixes[i]`, where
+        given, is the part of `prompts[i]` that does not depend on the question (few-shot examples):
+        an engine may compute it once and reuse it."""
         ...
 
     def close(self) -> None:
@@ -41,3 +44,13 @@ def cut_at_stop(text: str, stop: list[str]) -> str:
         if index >= 0:
             text = text[:index]
     return text
+
+
+def common_prefix_length(sequences: list[list]) -> int:
+    """How many leading items every sequence shares."""
+    length = 0
+    for column in zip(*sequences):
+        if any(item != column[0] for item in column):
+            break
+        length += 1
+    return length

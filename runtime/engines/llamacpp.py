@@ -35,7 +35,10 @@ class LlamaCppEngine:
         self.load_seconds = time.perf_counter() - started
         self.threads = threads
 
-    def generate(self, prompts, *, max_tokens, temperature, samples, stop, on_text: OnText | None = None):
+    def generate(self, prompts, *, max_tokens, temperature, samples, stop, on_text: OnText | None = None,
+                 prefixes: list[str] | None = None):
+        # `prefixes` needs no handling: llama.cpp keeps the KV cache of the tokens the next prompt
+        # starts with, so prompts of one thought in a row evaluate only their question.
         results = []
         for index, prompt in enumerate(prompts):
             prompt_tokens = len(self.llm.tokenize(prompt.encode(), add_bos=False, special=True))
@@ -48,11 +51,13 @@ class LlamaCppEngine:
                 stream = self.llm.create_completion(prompt, max_tokens=max_tokens, temperature=temperature,
                                                     top_k=1 if temperature == 0 else 40, stop=stop, stream=True)
                 for chunk in stream:
-                    piece = chunk["choices"][0]["text"]
+                    choice = chunk["choices"][0]
+                    if choice.get("finish_reason") is not None and not choice["text"]:
+                        break  # the closing chunk carries no token
                     if first is None:
                         first = time.perf_counter() - started
                     count += 1
-                    text += piece
+                    text += choice["text"]
                     if on_text:
                         on_text(index, text)
                 generations.append(Generation(text, prompt_tokens, count, time.perf_counter() - started, first))

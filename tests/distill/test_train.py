@@ -155,3 +155,44 @@ def test_short_run_on_the_real_smollm2_base(memorise_set, tmp_path):
     assert info["base"] == "smollm2" and info["steps"] == 3 and info["tokens_per_second"] > 0
     assert set(info["dev_accuracy"]) == {"problems", "pot", "eot", "cot", "etd"}
     assert info["dev_problems"] == 2
+
+
+SHIP = [sys.executable, "-m", "distill.cli", "ship"]
+
+
+def test_ship_a_smollm2_lora_run_and_refuse_others(memorise_set, tmp_path):
+    import numpy as np
+
+    from runtime.gguf_tools import lora_deltas, read_safetensors
+
+    data, tokenizer, _ = memorise_set
+    run = tmp_path / "run"
+    proc = subprocess.run([*DISTILL, "--data", str(data), "--out", str(run), "--max-steps", "2", "--batch-size", "2",
+                           "--max-length", "128", "--lora-r", "4", "--lr", "5e-3", "--dev-size", "0", "--threads", "2"],
+                          capture_output=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr.decode()[-800:]
+    shipped = tmp_path / "shipped"
+    proc = subprocess.run([*SHIP, str(run), "--name", "smollm2-test", "--out", str(shipped)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-800:]
+    manifest = json.loads((shipped / "shipped.json").read_text())
+    assert manifest["name"] == "smollm2-test" and manifest["base"] == "smollm2" and manifest["quantizations"] == ["q8_0"]
+    assert manifest["training"]["method"] == "lora r=4" and manifest["training"]["steps"] == 2
+    assert manifest["data_sha256"] and manifest["adapter_bytes"] == (shipped / "adapter_model.safetensors").stat().st_size
+    # float16 on disk, the same update as the run's float32 adapter to float16 precision
+    header_size = int.from_bytes((shipped / "adapter_model.safetensors").read_bytes()[:8], "little")
+    header = json.loads((shipped / "adapter_model.safetensors").read_bytes()[8:8 + header_size])
+    assert {v["dtype"] for k, v in header.items() if k != "__metadata__"} == {"F16"}
+    original, ours = lora_deltas(run / "final"), lora_deltas(shipped)
+    assert original.keys() == ours.keys() and len(ours) == 30 * 7
+    for key in original:
+        assert np.allclose(original[key], ours[key], atol=1e-4, rtol=1e-2), key
+    assert read_safetensors(shipped / "adapter_model.safetensors").keys() == read_safetensors(run / "final" / "adapter_model.safetensors").keys()
+    # A second ship needs --force; a run on another base cannot ship.
+    again = subprocess.run([*SHIP, str(run), "--name", "x", "--out", str(shipped)], capture_output=True, text=True)
+    assert again.returncode == 2 and "--force" in again.stderr
+    tiny_run = tmp_path / "tiny"
+    base = make_llama(tmp_path / "base", tokenizer, hidden=64)
+    train(TrainConfig(data=str(data), out=str(tiny_run), base=str(base), max_steps=1, batch_size=4, lora_r=4,
+                      dev_size=0, save_every=0, threads=2))
+    other = subprocess.run([*SHIP, str(tiny_run), "--name", "x", "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    assert other.returncode == 2 and "packaged base" in other.stderr and "Traceback" not in other.stderr

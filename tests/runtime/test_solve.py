@@ -157,3 +157,92 @@ def test_real_smollm2_default_bundle(tmp_path):
     models = run("models", "--json", env=env)
     listing = json.loads(models.stdout)
     assert listing["default"] == "smollm2-base" and listing["bundles"][0]["ok"]
+
+
+@pytest.mark.parametrize("engine", ["llama.cpp", "ctranslate2"])
+def test_solve_batch_equals_one_at_a_time(student, engine):
+    from runtime.student import Student
+
+    bundle, problems = student
+    with_student = Student.open(str(bundle), engine=engine)
+    try:
+        questions = [p.question for p in problems]
+        batch = with_student.solve_batch(questions, mode="etd")
+        alone = [with_student.solve(q, mode="etd") for q in questions]
+        assert [s.question for s in batch] == [" ".join(q.split()) for q in questions]
+        assert [[t.text for t in s.thoughts] for s in batch] == [[t.text for t in s.thoughts] for s in alone]
+        assert [s.answer for s in batch] == [p.answer for p in problems]
+        assert all(t.prompt_tokens > 0 and t.tokens > 0 for s in batch for t in s.thoughts)
+    finally:
+        with_student.close()
+
+
+def test_ct2_static_prefix_gives_the_same_text(student):
+    """Prompts sharing a prefix run with it as CTranslate2's cached static prompt; the output must
+    be token for token what the whole prompts give (the bundle's float32 CT2 model is exact)."""
+    from runtime.engines.ct2 import CTranslate2Engine
+    from runtime.thoughts import STOP_SEQUENCES, Thought, format_prompt
+
+    bundle, problems = student
+    engine = CTranslate2Engine(bundle / "ct2-float32", bundle / "tokenizer.json")
+    try:
+        prefix = "Solve each problem.\n\n"   # ends in newlines: its own tokens differ from the joined prompt's
+        prompts = [prefix + format_prompt(p.question, t) for t in (Thought.POT, Thought.EOT) for p in problems]
+        options = dict(max_tokens=96, temperature=0.0, samples=1, stop=list(STOP_SEQUENCES))
+        shared = engine.generate(prompts, prefixes=[prefix] * len(prompts), **options)
+        whole = engine.generate(prompts, **options)
+        assert [g[0].text for g in shared] == [g[0].text for g in whole]
+        assert [g[0].prompt_tokens for g in shared] == [g[0].prompt_tokens for g in whole]
+        assert all(g[0].text.strip() for g in shared)
+    finally:
+        engine.close()
+
+
+def test_shipped_adapter_becomes_the_default_student(tmp_path):
+    """A LoRA adapter on the real SmolLM2 base, shipped the way the trained student ships: the
+    runtime builds the default bundle from base GGUF + adapter with no torch, and it computes what
+    transformers + PEFT compute."""
+    import numpy as np
+    import torch
+    from llama_cpp import Llama
+
+    from distill.train.model import apply_lora, load_base
+    from runtime.thoughts import FORMAT_VERSION
+
+    model, tokenizer, _ = load_base("smollm2")
+    model = apply_lora(model, rank=2, alpha=4, encoder_decoder=False)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.02)
+    shipped = tmp_path / "shipped"
+    model.save_pretrained(shipped)
+    (shipped / "shipped.json").write_text(json.dumps({
+        "name": "smollm2-test-etd", "base": "smollm2", "thoughts": ["pot", "eot", "cot"],
+        "format_version": FORMAT_VERSION, "quantizations": ["q8_0"]}))
+    env = dict(os.environ, ETD_HOME=str(tmp_path / "home"), ETD_STUDENT_ADAPTER=str(shipped))
+    proc = subprocess.run([sys.executable, "-c", NO_TORCH, "solve", "Tom has 5 apples and buys 7 more. How many?",
+                           "--mode", "pot", "--max-tokens", "24", "--json"], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert "HEAVY [] CODE" in proc.stderr, proc.stderr[-1000:]
+    assert "building the default bundle (smollm2-test-etd)" in proc.stderr
+    assert json.loads(proc.stdout)["model"] == "smollm2-test-etd"
+    listing = json.loads(run("models", "--json", env=env).stdout)
+    assert listing["default"] == "smollm2-test-etd"
+    bundle = tmp_path / "home" / "bundles" / "smollm2-test-etd"
+    manifest = json.loads((bundle / "student.json").read_text())
+    assert manifest["source"]["trained"] is True and [w["quantization"] for w in manifest["weights"]] == ["q8_0"]
+    assert not list(bundle.glob("*f32*"))            # the float32 intermediate is not kept
+
+    merged = model.merge_and_unload().eval()
+    ids = tokenizer("Question: Tom has 5 apples and buys 7 more.", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        expected = merged(torch.tensor([ids])).logits[0].argmax(-1).numpy()
+    llm = Llama(str(bundle / "model-q8_0.gguf"), n_ctx=128, n_threads=2, n_threads_batch=2, logits_all=True, verbose=False)
+    try:
+        llm.eval(ids)
+        got = np.array(llm.scores[: len(ids)]).argmax(-1)
+    finally:
+        llm.close()
+    assert (got == expected).mean() >= 0.8, (got, expected)

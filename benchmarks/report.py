@@ -1,0 +1,267 @@
+"""results.json, results.md and the PNG plots of a run folder, recomputed from its records.
+
+Ratios are to the reference target (the transformers float32 one when the run has it, else the
+first): on a shared, noisy machine a ratio measured in one run holds better than a time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from runtime.files import write_text_atomic
+
+from . import metrics
+from .suite import load_config, read_jsonl
+from .targets import Target
+
+SCHEMA_VERSION = 1
+PLOTS = {"accuracy": "accuracy.png", "latency": "latency.png", "tradeoff": "tradeoff.png"}
+
+
+def build_results(out: Path) -> dict:
+    config = load_config(out)
+    targets = [Target(**t) for t in config.targets]
+    reference = next((t for t in targets if t.reference), targets[0])
+    records = {t.label: read_jsonl(out / "records" / f"{t.label}.jsonl") for t in targets}
+    rows = []
+    for target in targets:
+        summary_path = out / "targets" / f"{target.label}.json"
+        summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+        rows.append({
+            "label": target.label, "engine": target.engine, "quantization": target.quantization,
+            "bundle": target.bundle, "reference": target.label == reference.label,
+            "size_bytes": summary.get("size_bytes"), "peak_rss_bytes": summary.get("peak_rss_bytes"),
+            "load_s": summary.get("load_s_median"), "error": summary.get("error"),
+            "records": len(records[target.label]),
+            "accuracy": metrics.accuracy(records[target.label]),
+            "latency": metrics.latency(read_jsonl(out / "latency" / f"{target.label}.jsonl")),
+            "throughput": metrics.throughput(records[target.label]),
+            "agreement_with_reference": metrics.agreement(records[target.label], records[reference.label]),
+        })
+    base = next(r for r in rows if r["reference"])
+    for row in rows:
+        row["vs_reference"] = versus(row, base)
+    expected = len(config.modes) * len(_problem_keys(config))
+    settings = {k: v for k, v in asdict(config).items() if k != "device"}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "complete": all(r["records"] == expected and not r["error"] for r in rows),
+        "settings": settings, "device": config.device, "reference": base["label"],
+        "targets": rows,
+        "files": {"markdown": "results.md", "plots": dict(PLOTS)},
+    }
+
+
+def _problem_keys(config) -> list:
+    from .suite import load_plan_problems
+
+    return load_plan_problems(config)
+
+
+def versus(row: dict, base: dict) -> dict:
+    """Accuracy differences in points and speed/memory ratios against the reference row."""
+    modes = {}
+    for mode, figures in row["accuracy"].items():
+        theirs = base["accuracy"].get(mode, {}).get("all", {})
+        mine_latency, base_latency = row["latency"].get(mode, {}), base["latency"].get(mode, {})
+        mine_rate, base_rate = row["throughput"].get(mode, {}), base["throughput"].get(mode, {})
+        difference = None
+        if figures["all"]["accuracy"] is not None and theirs.get("accuracy") is not None:
+            difference = round(figures["all"]["accuracy"] - theirs["accuracy"], 2)
+        modes[mode] = {
+            "accuracy_points": difference,
+            "latency_p50_ratio": metrics.ratio(mine_latency.get("p50_s"), base_latency.get("p50_s")),
+            "throughput_ratio": metrics.ratio(mine_rate.get("problems_per_s"), base_rate.get("problems_per_s")),
+        }
+    return {"modes": modes, "peak_rss_ratio": metrics.ratio(row["peak_rss_bytes"], base["peak_rss_bytes"]),
+            "size_ratio": metrics.ratio(row["size_bytes"], base["size_bytes"])}
+
+
+def _mb(value: int | None) -> str:
+    return "–" if value is None else f"{value / 1e6:.1f}"
+
+
+def _num(value, suffix: str = "") -> str:
+    return "–" if value is None else f"{value}{suffix}"
+
+
+def to_markdown(results: dict) -> str:
+    device, settings = results["device"], results["settings"]
+    limits = ", ".join(f"{d} first {n}" for d, n in settings["limits"].items())
+    lines = [
+        "# Benchmark results", "",
+        f"{device['cpu']} ({device['machine']}), {device['cores_available']} of {device['cores']} cores available, "
+        f"threads {settings['threads'] or 'engine default'}, {(device['memory_bytes'] or 0) / 2**30:.1f} GiB memory"
+        + (f", memory cap {settings['memory_cap'] / 2**30:.1f} GiB" if settings["memory_cap"] else "") + "; "
+        + ", ".join(f"{k} {v}" for k, v in device["versions"].items() if v) + ".",
+        "",
+        f"Datasets: {', '.join(settings['datasets'])}" + (f" ({limits})" if limits else "")
+        + (f", first {settings['limit']} of each" if settings["limit"] else "")
+        + f"; modes {', '.join(settings['modes'])}; greedy, max {settings['max_tokens']} tokens per generation; "
+        f"accuracy from batch mode ({settings['batch_size']} questions per engine call), latency from "
+        f"{settings['latency_sample']} questions per mode solved one at a time. Reference: `{results['reference']}`."
+        + ("" if results["complete"] else " **Incomplete run: some targets have not finished.**"),
+        "", "## Accuracy (%)", "",
+    ]
+    datasets = settings["datasets"]
+    lines += ["| model | mode | " + " | ".join(datasets) + " | all | agrees with reference |",
+              "|---|---|" + "---|" * (len(datasets) + 2)]
+    for row in results["targets"]:
+        for mode, figures in row["accuracy"].items():
+            cells = [_num(figures["datasets"].get(d, {}).get("accuracy")) for d in datasets]
+            agree = row["agreement_with_reference"].get(mode, {}).get("agreement")
+            lines.append(f"| {row['label']} | {mode} | " + " | ".join(cells)
+                         + f" | **{_num(figures['all']['accuracy'])}** ({figures['all']['correct']}/{figures['all']['n']})"
+                         + f" | {_num(agree, '%')} |")
+    lines += ["", "## Each thought alone (first sample), and why it failed", "",
+              "| model | mode | thought | accuracy % | wrong answer | solver failures by kind |", "|---|---|---|---|---|---|"]
+    for row in results["targets"]:
+        for mode, figures in row["accuracy"].items():
+            for thought, t in figures["all"]["thoughts"].items():
+                kinds = ", ".join(f"{k} {v}" for k, v in t["failures"].items()) or "–"
+                lines.append(f"| {row['label']} | {mode} | {thought} | {_num(t['accuracy'])} | {t['wrong']} | {kinds} |")
+    lines += ["", "## Speed and memory", "",
+              "| model | mode | latency p50 / p90 / p99 s | first token s | decode tok/s | prompt tok/s | solver s "
+              "| batch problems/s | batch tok/s | load s | peak RSS MB | on disk MB |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in results["targets"]:
+        for mode in row["accuracy"]:
+            lat, rate = row["latency"].get(mode, {}), row["throughput"].get(mode, {})
+            lines.append(
+                f"| {row['label']} | {mode} | {_num(lat.get('p50_s'))} / {_num(lat.get('p90_s'))} / {_num(lat.get('p99_s'))} "
+                f"| {_num(lat.get('first_token_p50_s'))} | {_num(_round(lat.get('decode_tok_s')))} "
+                f"| {_num(_round(lat.get('prompt_tok_s')))} | {_num(lat.get('solver_p50_s'))} "
+                f"| {_num(rate.get('problems_per_s'))} | {_num(rate.get('tokens_per_s'))} | {_num(row['load_s'])} "
+                f"| {_mb(row['peak_rss_bytes'])} | {_mb(row['size_bytes'])} |")
+    lines += ["", f"## Against the reference ({results['reference']})", "",
+              "| model | mode | accuracy (points) | latency p50 | batch throughput | peak RSS | size on disk |",
+              "|---|---|---|---|---|---|---|"]
+    for row in results["targets"]:
+        vs = row["vs_reference"]
+        for mode, m in vs["modes"].items():
+            points = m["accuracy_points"]
+            lines.append(f"| {row['label']} | {mode} | {'–' if points is None else f'{points:+.2f}'} "
+                         f"| {_num(m['latency_p50_ratio'], '×')} | {_num(m['throughput_ratio'], '×')} "
+                         f"| {_num(vs['peak_rss_ratio'], '×')} | {_num(vs['size_ratio'], '×')} |")
+    errors = [row for row in results["targets"] if row["error"]]
+    if errors:
+        lines += ["", "## Failed", ""] + [f"- `{row['label']}`: {row['error']}" for row in errors]
+    lines += ["", "First-token time and prompt tok/s need a streaming engine (llama.cpp); batched engines "
+              "(CTranslate2, transformers) report tokens over the whole call as decode tok/s. "
+              "Peak RSS is the kernel's count for the model's process (wait4), loading included. "
+              "The reference's size is its float32 parameters (what a float32 checkpoint takes on disk).", "",
+              f"![accuracy]({PLOTS['accuracy']})", "", f"![latency]({PLOTS['latency']})", "",
+              f"![tradeoff]({PLOTS['tradeoff']})", ""]
+    return "\n".join(lines)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def short_labels(labels: list[str]) -> tuple[str, list[str]]:
+    """("smollm2-base-", ["q8_0", "ct2-int8", ...]): the shared prefix, cut at a dash, and the rest."""
+    import os
+
+    prefix = os.path.commonprefix(labels) if len(labels) > 1 else ""
+    prefix = prefix[: prefix.rfind("-") + 1]
+    return prefix, [label[len(prefix):] or label for label in labels]
+
+
+def write_plots(results: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = results["targets"]
+    modes = results["settings"]["modes"]
+    datasets = results["settings"]["datasets"]
+    prefix, names = short_labels([r["label"] for r in rows])
+    colors = [f"C{i % 10}" for i in range(len(rows))]
+    suffix = f" — {prefix.rstrip('-')}" if prefix else ""
+
+    figure, axes = plt.subplots(1, len(modes), figsize=(max(5, 2 + 1.4 * len(datasets)) * len(modes), 4.2), squeeze=False)
+    width = 0.8 / max(1, len(rows))
+    top = max([5.0] + [row["accuracy"].get(m, {}).get("datasets", {}).get(d, {}).get("accuracy") or 0
+                       for row in rows for m in modes for d in datasets])
+    for axis, mode in zip(axes[0], modes):
+        x = np.arange(len(datasets))
+        for i, row in enumerate(rows):
+            values = [row["accuracy"].get(mode, {}).get("datasets", {}).get(d, {}).get("accuracy") or 0 for d in datasets]
+            bars = axis.bar(x + i * width - 0.4 + width / 2, values, width, label=names[i], color=colors[i])
+            axis.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
+        axis.set_xticks(x, [d.split("/")[0] for d in datasets])
+        axis.set_ylim(0, top * 1.15)
+        axis.set_ylabel("accuracy %")
+        axis.set_title(f"{mode}{suffix}")
+    axes[0][0].legend(fontsize=7)
+    figure.suptitle("accuracy per dataset", fontsize=10)
+    _save(figure, out / PLOTS["accuracy"])
+
+    figure, axis = plt.subplots(figsize=(max(6, 1.1 * len(rows) * len(modes)), 4.2))
+    series, ticks, tick_colors = [], [], []
+    for i, row in enumerate(rows):
+        for mode in modes:
+            values = [r["total_s"] for r in read_jsonl(out / "latency" / f"{row['label']}.jsonl") if r["mode"] == mode]
+            if values:
+                series.append(values)
+                ticks.append(f"{names[i]}\n{mode}")
+                tick_colors.append(colors[i])
+    if series:
+        boxes = axis.boxplot(series, showfliers=True, patch_artist=True)
+        for patch, color in zip(boxes["boxes"], tick_colors):
+            patch.set_facecolor(color)
+            patch.set_alpha(0.5)
+        axis.set_xticks(range(1, len(ticks) + 1), ticks, fontsize=7)
+    axis.set_ylabel("seconds per question, end to end")
+    axis.set_title(f"latency, one question at a time{suffix}")
+    _save(figure, out / PLOTS["latency"])
+
+    figure, axis = plt.subplots(figsize=(6.5, 4.5))
+    markers = "osD^v<>"
+    for i, row in enumerate(rows):
+        for k, mode in enumerate(modes):
+            lat = row["latency"].get(mode, {}).get("p50_s")
+            acc = row["accuracy"].get(mode, {}).get("all", {}).get("accuracy")
+            if lat is None or acc is None:
+                continue
+            size = 30 + (row["peak_rss_bytes"] or 0) / 4e6
+            axis.scatter([lat], [acc], s=size, alpha=0.6, color=colors[i], marker=markers[k % len(markers)],
+                         label=f"{names[i]} {mode} ({_mb(row['peak_rss_bytes'])} MB)")
+    axis.set_xlabel("latency p50, s")
+    axis.set_ylabel("accuracy %, all datasets")
+    axis.set_ylim(bottom=0)
+    axis.set_title(f"accuracy vs latency, marker area = peak RSS{suffix}", fontsize=9)
+    axis.legend(fontsize=6, loc="best", markerscale=0.4)
+    _save(figure, out / PLOTS["tradeoff"])
+
+
+def _save(figure, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    temporary = path.with_name(f".{path.name}.tmp")
+    figure.savefig(temporary, dpi=110, format="png")
+    plt.close(figure)
+    temporary.replace(path)
+
+
+def write_reports(out: Path) -> dict:
+    results = build_results(out)
+    try:
+        import matplotlib  # noqa: F401  (the bench extra)
+    except ImportError:
+        results["files"]["plots"] = {}
+        print("benchmarks: matplotlib is missing, no plots (pip install 'etd-tutor[bench]')", file=sys.stderr)
+    write_text_atomic(out / "results.json", json.dumps(results, indent=2) + "\n")
+    write_text_atomic(out / "results.md", to_markdown(results))
+    if results["files"]["plots"]:
+        write_plots(results, out)
+    return results

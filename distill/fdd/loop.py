@@ -1,0 +1,341 @@
+"""`distill feedback`: feedback-driven distillation, round after round (Zhu et al., arXiv 2411.14698).
+
+    runs/fdd-NAME/
+      config.json
+      round-0/  data.jsonl (the input set)  student/ (trained from the base)  round.json
+      round-1/  feedback.jsonl (each question: solved or not, easy or hard)  generated.jsonl
+                data.jsonl (round 0's + the new verified records)  student/  round.json
+      ...
+      report.json, report.md
+
+Round r >= 1: the previous student answers every question of its training set (k samples per
+thought); a question is easy when most of its samples' ETD answers are right. The teacher writes a
+harder variant of each easy question and a similar new one for each hard question; each new
+question is labelled in all three thoughts and kept only when its executed PoT and EoT answers
+agree (there is no gold answer); near-duplicates of test questions are dropped. The student is
+then trained again *from the base* on the enlarged set (the paper's guard against forgetting) and
+measured on the test sets. A finished round (round.json) is never redone; a killed one resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from runtime.files import RunFolderError, claim_run_folder, write_text_atomic
+from runtime.solver import answers_match, execute, select_etd, select_vote
+from runtime.thoughts import FORMAT_VERSION, Thought
+
+from ..problems import Problem, load_problems
+from ..records import Record, read_records
+from .leakage import NgramIndex, summarize
+from .prompts import HARDER, SIMILAR, parse_question, question_messages
+from .variants import harder, similar, verified
+
+MODES = ("pot", "eot", "cot", "etd", "vote")
+
+
+class FeedbackError(Exception):
+    """The loop cannot start or continue: one line for the user."""
+
+
+@dataclass
+class FeedbackConfig:
+    base: str
+    data: str
+    out: str
+    teacher: str = "perturb"
+    rounds: int = 2
+    samples: int = 1                  # per thought, to classify a question
+    variants: int = 1                 # new questions per training question and round
+    feedback_limit: int | None = None # training questions evaluated per round (default all)
+    test: list[str] = field(default_factory=lambda: ["gsm8k"])
+    test_limit: int | None = 200
+    data_dir: str | None = None
+    leak_n: int = 8
+    leak_threshold: float = 0.5
+    max_new_tokens: int = 256
+    seed: int = 0
+    train: dict = field(default_factory=dict)            # TrainConfig fields: max_steps, lora_r, lr, ...
+    teacher_options: dict = field(default_factory=dict)  # base_url, model, ... for openai / llamacpp
+    format_version: str = FORMAT_VERSION
+
+
+Log = Callable[[str], None]
+
+
+def run_feedback(config: FeedbackConfig, *, teacher=None, log: Log = print) -> dict:
+    """Run (or resume) every round; returns the report. `teacher` overrides `config.teacher` (tests)."""
+    out = Path(config.out)
+    _check_config(out, config)
+    tests = _test_problems(config)
+    index = NgramIndex({p.id: p.question for problems in _full_tests(config).values() for p in problems}, n=config.leak_n)
+    rounds = []
+    for r in range(config.rounds + 1):
+        folder = out / f"round-{r}"
+        done = folder / "round.json"
+        if done.exists():
+            rounds.append(json.loads(done.read_text()))
+            log(f"round {r}: finished earlier")
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        summary: dict = {"round": r}
+        if r == 0:
+            records = list(read_records(config.data))
+            _write_records(folder / "data.jsonl", records)
+        else:
+            previous = out / f"round-{r - 1}"
+            records = list(read_records(previous / "data.jsonl"))
+            feedback = _feedback(config, previous, records, folder, log)
+            summary["easy"] = sum(1 for f in feedback if f["easy"])
+            summary["hard"] = len(feedback) - summary["easy"]
+            new, stats = _generate(config, feedback, records, r, teacher or _open_teacher(config), log)
+            kept, leakage = _drop_leaks(new, index, config.leak_threshold)
+            _write_records(folder / "generated.jsonl", kept)
+            records = records + kept
+            _write_records(folder / "data.jsonl", records)
+            summary |= {"generation": stats, "leakage": leakage, "added_records": len(kept),
+                        "added_questions": len({k.problem_id for k in kept})}
+        summary["dataset"] = _composition(records)
+        log(f"round {r}: training on {len(records)} records")
+        training = _train(config, folder)
+        summary["training"] = {k: training.get(k) for k in ("steps", "tokens_seen", "wall_seconds", "method")}
+        summary["dev"] = training.get("dev_accuracy")
+        summary["test"] = _measure(config, folder / "student", tests)
+        write_text_atomic(done, json.dumps(summary, indent=2) + "\n")
+        rounds.append(summary)
+        log(f"round {r}: test etd " + ", ".join(f"{d} {m['etd']:.1%}" for d, m in summary["test"].items()))
+    report = {"config": asdict(config), "rounds": rounds}
+    write_text_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
+    write_text_atomic(out / "report.md", to_markdown(report))
+    return report
+
+
+def _check_config(out: Path, config: FeedbackConfig) -> None:
+    try:  # more --rounds continues a finished run
+        claim_run_folder(out, "config.json", asdict(config), ignore=("rounds", "teacher_options", "data_dir"),
+                         what="feedback run")
+    except RunFolderError as exc:
+        raise FeedbackError(str(exc)) from None
+
+
+def _full_tests(config: FeedbackConfig) -> dict[str, list[Problem]]:
+    return {name: load_problems(name, "test", config.data_dir).problems for name in config.test}
+
+
+def _test_problems(config: FeedbackConfig) -> dict[str, list[Problem]]:
+    return {name: problems[:config.test_limit] for name, problems in _full_tests(config).items()}
+
+
+def _write_records(path: Path, records: list[Record]) -> None:
+    write_text_atomic(path, "".join(r.to_json() + "\n" for r in records))
+
+
+def _composition(records: list[Record]) -> dict:
+    by_origin = Counter(r.source for r in records)
+    questions = Counter(r.source for r in {r.problem_id: r for r in records}.values())
+    return {"records": len(records), "questions": sum(questions.values()),
+            "records_by_origin": dict(sorted(by_origin.items())), "questions_by_origin": dict(sorted(questions.items()))}
+
+
+# --- training and measuring -----------------------------------------------------------------------
+
+def _train(config: FeedbackConfig, folder: Path) -> dict:
+    from ..train.loop import TrainConfig, train
+
+    student = folder / "student"
+    if (student / "training.json").exists():
+        return json.loads((student / "training.json").read_text())
+    resume = (student / "checkpoint").exists() or (student / "checkpoint.old").exists()
+    if student.exists() and not resume:
+        shutil.rmtree(student)   # a run killed before its first checkpoint: start it again
+    options = {"dev_size": 0, "save_every": 200} | config.train
+    return train(TrainConfig(data=str(folder / "data.jsonl"), out=str(student), base=config.base, resume=resume,
+                             seed=config.seed, **options))
+
+
+def _load_student(folder: Path):
+    from ..train.model import load_trained
+
+    which = folder / "best" if (folder / "best").exists() else folder / "final"
+    return load_trained(which)
+
+
+def _answers(config: FeedbackConfig, model, tokenizer, encoder_decoder, problems: list, samples: int) -> dict:
+    from ..train.evaluate import DevProblem, solve_problems
+
+    dev = [DevProblem(p.question, p.gold if hasattr(p, "gold") else p.answer) for p in problems]
+    return solve_problems(model, tokenizer, dev, [Thought.POT, Thought.EOT, Thought.COT], encoder_decoder=encoder_decoder,
+                          max_new_tokens=config.max_new_tokens, samples=samples, seed=config.seed)
+
+
+def mode_answers(per_thought: dict, index: int, sample: int = 0) -> dict[str, float | None]:
+    """The answer each mode gives for one problem, from its thoughts' solver results."""
+    results = [per_thought[t][index][sample] for t in (Thought.POT, Thought.EOT, Thought.COT)]
+    answers = {t.value: r.answer for t, r in zip((Thought.POT, Thought.EOT, Thought.COT), results)}
+    answers["etd"] = select_etd(results).answer
+    answers["vote"] = select_vote(results).answer
+    return answers
+
+
+def _measure(config: FeedbackConfig, student: Path, tests: dict[str, list[Problem]]) -> dict:
+    model, tokenizer, encoder_decoder = _load_student(student)
+    measured = {}
+    for name, problems in tests.items():
+        per_thought = _answers(config, model, tokenizer, encoder_decoder, problems, 1)
+        right = Counter()
+        for i, problem in enumerate(problems):
+            for mode, answer in mode_answers(per_thought, i).items():
+                right[mode] += answers_match(answer, problem.answer)
+        measured[name] = {"problems": len(problems)} | {m: round(right[m] / max(1, len(problems)), 4) for m in MODES}
+    return measured
+
+
+# --- feedback and generation ----------------------------------------------------------------------
+
+@dataclass
+class _Question:
+    id: str
+    question: str
+    gold: float
+
+
+def _feedback(config: FeedbackConfig, previous: Path, records: list[Record], folder: Path, log: Log) -> list[dict]:
+    path = folder / "feedback.jsonl"
+    if path.exists():
+        return [json.loads(line) for line in path.read_text().splitlines()]
+    questions = list({r.problem_id: _Question(r.problem_id, r.question, r.gold) for r in records}.values())
+    questions = questions[:config.feedback_limit]
+    log(f"asking the round {previous.name} student {len(questions)} training questions ({config.samples} sample(s) per thought)")
+    model, tokenizer, encoder_decoder = _load_student(previous / "student")
+    per_thought = _answers(config, model, tokenizer, encoder_decoder, questions, config.samples)
+    rows = []
+    for i, q in enumerate(questions):
+        solved = sum(answers_match(mode_answers(per_thought, i, s)["etd"], q.gold) for s in range(config.samples))
+        rows.append({"id": q.id, "question": q.question, "gold": q.gold, "solved": solved, "samples": config.samples,
+                     "easy": solved * 2 > config.samples,
+                     "answers": {t.value: [r.answer for r in per_thought[t][i]] for t in per_thought}})
+    write_text_atomic(path, "".join(json.dumps(row) + "\n" for row in rows))
+    return rows
+
+
+def _open_teacher(config: FeedbackConfig):
+    if config.teacher == "perturb":
+        return None
+    options = dict(config.teacher_options)
+    if config.teacher == "openai":
+        from ..teachers.openai import OpenAITeacher
+
+        return OpenAITeacher.from_options(**options)
+    if config.teacher == "llamacpp":
+        from ..teachers.llamacpp import LlamaCppTeacher
+
+        return LlamaCppTeacher(options.pop("model"), **options)
+    raise FeedbackError(f"unknown teacher {config.teacher!r} (perturb, openai or llamacpp)")
+
+
+def _generate(config: FeedbackConfig, feedback: list[dict], records: list[Record], r: int, teacher, log: Log):
+    rationales: dict[str, dict[str, str]] = {}
+    for record in records:
+        rationales.setdefault(record.problem_id, {}).setdefault(record.thought, record.rationale)
+    seen = {record.dedup_key() for record in records}
+    stats = {HARDER: Counter(), SIMILAR: Counter()}
+    made: list[Record] = []
+    name = "perturb" if teacher is None else teacher.name
+    for row in feedback:
+        kind = HARDER if row["easy"] else SIMILAR
+        for i in range(config.variants):
+            stats[kind]["asked"] += 1
+            rng = random.Random(f"{config.seed}:{r}:{row['id']}:{i}")
+            if teacher is None:
+                known = rationales.get(row["id"], {})
+                variant = (harder(row["question"], known, row["gold"], rng, parent=row["id"]) if kind == HARDER
+                           else similar(row["question"], known, rng, parent=row["id"]))
+            else:
+                variant = _teacher_variant(teacher, row, kind, i, stats[kind])
+            if variant is None:
+                stats[kind]["not verified"] += 1
+                continue
+            added = 0
+            for thought, text in variant.rationales.items():
+                record = Record(id=f"{row['id']}~fdd{r}{kind[0]}{i}:{thought}:0", source=f"fdd/round-{r}/{kind}",
+                                question=variant.question, thought=thought, rationale=text.strip(), answer=variant.answer,
+                                gold=variant.answer, teacher=name, format_version=FORMAT_VERSION)
+                if record.dedup_key() not in seen:
+                    seen.add(record.dedup_key())
+                    made.append(record)
+                    added += 1
+            stats[kind]["kept" if added else "duplicate"] += 1
+    log(f"round {r}: {sum(s['kept'] for s in stats.values())} new verified questions")
+    return made, {kind: dict(sorted(counter.items())) for kind, counter in stats.items()}
+
+
+def _teacher_variant(teacher, row: dict, kind: str, i: int, stats: Counter):
+    """Ask the LLM for a new question, then for its three rationales; verify by PoT/EoT agreement."""
+    from ..teachers.base import TeacherError
+
+    try:
+        replies = teacher.ask(question_messages(row["question"], kind), n=1, temperature=0.7 if i else 0.0)
+    except TeacherError:
+        stats["teacher error"] += 1
+        return None
+    question = parse_question(replies[0]) if replies else None
+    if question is None:
+        stats["no question in reply"] += 1
+        return None
+    problem = Problem(id=f"{row['id']}~{kind}{i}", source="fdd", question=question, answer=None)
+    try:
+        candidates = teacher.generate(problem, [Thought.POT, Thought.EOT, Thought.COT])
+    except TeacherError:
+        stats["teacher error"] += 1
+        return None
+    texts = {}
+    for candidate in candidates:
+        texts.setdefault(candidate.thought.value, candidate.text)
+    if "pot" not in texts or "eot" not in texts:
+        return None
+    variant = verified(question, {"pot": texts["pot"], "eot": texts["eot"]}, kind=kind, parent=row["id"])
+    if variant is not None and "cot" in texts and answers_match(execute(Thought.COT, texts["cot"]).answer, variant.answer):
+        variant.rationales["cot"] = texts["cot"]   # the teacher's own CoT where it agrees, else the steps'
+    return variant
+
+
+def _drop_leaks(records: list[Record], index: NgramIndex, threshold: float) -> tuple[list[Record], dict]:
+    shares = {}
+    for record in records:
+        if record.problem_id not in shares:
+            shares[record.problem_id] = index.overlap(record.question).share
+    kept = [r for r in records if shares[r.problem_id] < threshold]
+    return kept, summarize(list(shares.values()), threshold)
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+def to_markdown(report: dict) -> str:
+    config = report["config"]
+    rounds = report["rounds"]
+    tests = list(rounds[0]["test"]) if rounds else []
+    lines = [f"# Feedback-driven distillation: {config['out']}", "",
+             f"Base `{config['base']}`, teacher `{config['teacher']}`, {config['rounds']} rounds, "
+             f"{config['samples']} sample(s) per thought to classify, {config['variants']} new question(s) per "
+             f"training question, leakage: word {config['leak_n']}-grams, dropped at >= {config['leak_threshold']:.0%} "
+             f"overlap with {', '.join(config['test'])} test. Training: {json.dumps(config['train'])}.", "",
+             "| round | records | questions | easy | hard | new questions | leak-dropped | "
+             + " | ".join(f"{t} {m}" for t in tests for m in MODES) + " |",
+             "|---|---|---|---|---|---|---|" + "---|" * (len(tests) * len(MODES))]
+    for row in rounds:
+        cells = [f"{row['test'][t][m]:.1%}" for t in tests for m in MODES]
+        lines.append(f"| {row['round']} | {row['dataset']['records']} | {row['dataset']['questions']} | {row.get('easy', '–')} "
+                     f"| {row.get('hard', '–')} | {row.get('added_questions', '–')} "
+                     f"| {row.get('leakage', {}).get('removed', '–')} | " + " | ".join(cells) + " |")
+    lines += ["", "Dataset by origin (questions):", ""]
+    for row in rounds:
+        lines.append(f"- round {row['round']}: " + ", ".join(f"{k} {v}" for k, v in row["dataset"]["questions_by_origin"].items()))
+    for row in rounds[1:]:
+        lines.append(f"- round {row['round']} generation: {json.dumps(row['generation'])}; leakage {json.dumps(row['leakage'])}")
+    return "\n".join(lines) + "\n"

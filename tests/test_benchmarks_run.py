@@ -1,0 +1,179 @@
+"""`benchmarks run` end to end on the tiny memorising student: every report file and field, resume,
+a memory cap that is too small, and `benchmarks compare`."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runtime.solver import answers_match
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def benchmarks(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "benchmarks.cli", *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def run(student, data_dir, tmp_path_factory):
+    bundle, problems = student
+    out = tmp_path_factory.mktemp("bench") / "tiny"
+    args = ["run", "--model", f"{bundle}@all", "--datasets", "gsm8k:train=4", "--modes", "etd,pot",
+            "--batch-size", "3", "--latency-sample", "3", "--max-tokens", "160", "--data-dir", str(data_dir),
+            "--out", str(out)]
+    proc = benchmarks(*args, "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out, args, json.loads(proc.stdout), bundle, problems
+
+
+def test_results_json_has_every_figure(run):
+    out, _, printed, bundle, problems = run
+    results = json.loads((out / "results.json").read_text())
+    assert printed["targets"] == results["targets"]
+    assert results["complete"] is True
+    labels = [t["label"] for t in results["targets"]]
+    assert labels == ["bundle-f16", "bundle-ct2-float32", "bundle-fp32-reference"]
+    assert results["reference"] == "bundle-fp32-reference"
+    device = results["device"]
+    assert device["cpu"] and device["cores"] >= 1 and device["memory_bytes"] > 0
+    assert device["versions"]["python"] and device["versions"]["llama_cpp_python"] and device["versions"]["ctranslate2"]
+    assert results["settings"]["datasets"] == ["gsm8k/train"] and results["settings"]["limits"] == {"gsm8k/train": 4}
+    for row in results["targets"]:
+        assert row["error"] is None and row["records"] == 8
+        # The student memorised these four problems: every engine solves all of them, in every thought.
+        for mode in ("etd", "pot"):
+            figures = row["accuracy"][mode]
+            assert figures["all"] == figures["datasets"]["gsm8k/train"]   # one dataset: the same figures
+            assert figures["all"]["n"] == 4 and figures["all"]["accuracy"] == 100.0
+        assert set(row["accuracy"]["etd"]["all"]["thoughts"]) == {"pot", "eot", "cot"}
+        assert set(row["accuracy"]["pot"]["all"]["thoughts"]) == {"pot"}
+        for thought in row["accuracy"]["etd"]["all"]["thoughts"].values():
+            assert thought == {"n": 4, "correct": 4, "accuracy": 100.0, "wrong": 0, "failures": {}}
+        for mode in ("etd", "pot"):
+            latency = row["latency"][mode]
+            assert latency["n"] == 3
+            assert 0 < latency["p50_s"] <= latency["p90_s"] <= latency["p99_s"]
+            assert latency["decode_tok_s"] > 0 and latency["solver_p50_s"] >= 0 and latency["tokens_p50"] > 0
+            assert row["agreement_with_reference"][mode] == {"n": 4, "same": 4, "agreement": 100.0}
+        throughput = row["throughput"]["etd"]
+        assert throughput["problems"] == 4 and throughput["problems_per_s"] > 0 and throughput["tokens_per_s"] > 0
+        assert "pot" not in row["throughput"]      # pot was read from the etd generations, not timed
+        assert row["load_s"] > 0
+        assert row["peak_rss_bytes"] > 20_000_000          # a Python process with a model loaded
+        assert row["size_bytes"] > 0
+    gguf, ct2, reference = results["targets"]
+    assert gguf["size_bytes"] == (bundle / "model-f16.gguf").stat().st_size
+    assert ct2["size_bytes"] == sum(p.stat().st_size for p in (bundle / "ct2-float32").rglob("*") if p.is_file())
+    # Only the streaming engine can split prompt processing from decoding.
+    assert gguf["latency"]["pot"]["first_token_p50_s"] > 0 and gguf["latency"]["pot"]["prompt_tok_s"] > 0
+    assert ct2["latency"]["pot"]["first_token_p50_s"] is None and reference["latency"]["pot"]["prompt_tok_s"] is None
+    assert reference["vs_reference"]["peak_rss_ratio"] == 1.0
+    assert reference["vs_reference"]["modes"]["etd"] == {"accuracy_points": 0.0, "latency_p50_ratio": 1.0,
+                                                         "throughput_ratio": 1.0}
+    assert gguf["vs_reference"]["modes"]["etd"]["accuracy_points"] == 0.0
+    assert gguf["vs_reference"]["peak_rss_ratio"] == round(gguf["peak_rss_bytes"] / reference["peak_rss_bytes"], 3)
+
+
+def test_per_problem_records_are_usable_later(run):
+    out, _, _, _, problems = run
+    by_id = {p.id: p for p in problems}
+    for label in ("bundle-f16", "bundle-ct2-float32", "bundle-fp32-reference"):
+        rows = [json.loads(line) for line in (out / "records" / f"{label}.jsonl").read_text().splitlines()]
+        assert sorted((r["mode"], r["id"]) for r in rows) == sorted((m, p.id) for m in ("etd", "pot") for p in problems)
+        for row in rows:
+            problem = by_id[row["id"]]
+            assert row["question"] == problem.question and row["gold"] == problem.answer
+            assert row["correct"] == answers_match(row["answer"], problem.answer)
+            expected = ["pot", "eot", "cot"] if row["mode"] == "etd" else ["pot"]
+            assert [t["thought"] for t in row["thoughts"]] == expected
+            if row["mode"] == "pot":
+                assert row["derived_from"] == "etd" and row["batch_share_s"] is None
+            for thought in row["thoughts"]:
+                assert thought["text"] and thought["tokens"] > 0 and thought["prompt_tokens"] > 0
+                assert thought["correct"] == answers_match(thought["answer"], problem.answer)
+        latency = [json.loads(line) for line in (out / "latency" / f"{label}.jsonl").read_text().splitlines()]
+        assert len(latency) == 6 and all(r["total_s"] > 0 and r["generations"] for r in latency)
+
+
+def test_markdown_and_plots(run):
+    out, *_ = run
+    markdown = (out / "results.md").read_text()
+    for heading in ("## Accuracy (%)", "## Each thought alone", "## Speed and memory", "## Against the reference"):
+        assert heading in markdown
+    for label in ("bundle-f16", "bundle-ct2-float32", "bundle-fp32-reference"):
+        assert f"| {label} | etd | 100.0 |" in markdown
+    for name in ("accuracy.png", "latency.png", "tradeoff.png"):
+        data = (out / name).read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 5_000
+        assert f"]({name})" in markdown
+
+
+def test_rerun_resumes_without_duplicates(run):
+    out, args, *_ = run
+    records = out / "records" / "bundle-f16.jsonl"
+    lines = records.read_text().splitlines()
+    # As if killed mid-write: two whole lines lost and half of a third.
+    records.write_text("\n".join(lines[:5]) + "\n" + lines[5][:40])
+    proc = benchmarks(*args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    again = [json.loads(line) for line in records.read_text().splitlines()]
+    assert len(again) == 8 and len({(r["mode"], r["id"]) for r in again}) == 8
+    assert json.loads((out / "results.json").read_text())["complete"] is True
+
+
+def test_other_settings_into_the_same_folder_are_refused(run):
+    out, args, *_ = run
+    changed = [a if a != "etd,pot" else "cot" for a in args]
+    proc = benchmarks(*changed)
+    assert proc.returncode == 2
+    assert "other settings (modes)" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_memory_cap_too_small_fails_that_model_clearly(student, data_dir, tmp_path):
+    bundle, _ = student
+    proc = benchmarks("run", "--model", f"{bundle}@f16", "--datasets", "gsm8k:train=1", "--modes", "pot",
+                      "--memory-cap", "40M", "--latency-sample", "0", "--data-dir", str(data_dir), "--out", str(tmp_path / "capped"))
+    assert proc.returncode == 1
+    assert "bundle-f16 failed" in proc.stderr
+    results = json.loads((tmp_path / "capped" / "results.json").read_text())
+    assert results["complete"] is False and results["targets"][0]["error"]
+    assert results["settings"]["memory_cap"] == 40 * 2**20
+
+
+def test_compare_two_runs(run, student, data_dir, tmp_path):
+    out, *_ = run
+    bundle, _ = student
+    proc = benchmarks("run", "--model", f"{bundle}@f16", "--datasets", "gsm8k:train=2", "--modes", "pot",
+                      "--threads", "1", "--latency-sample", "1", "--data-dir", str(data_dir), "--out", str(tmp_path / "b"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = benchmarks("compare", str(out), str(tmp_path / "b"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    differences = json.loads(proc.stdout)
+    assert [(t["a"], t["b"]) for t in differences["targets"]] == [("bundle-f16", "bundle-f16")]
+    pot = differences["targets"][0]["modes"]["pot"]
+    assert set(pot) == {"datasets", "all", "latency_p50_ratio", "throughput_ratio"} and "etd" not in differences["targets"][0]["modes"]
+    assert pot["all"] == {"a": 100.0, "b": 100.0, "points": 0.0}
+    assert pot["latency_p50_ratio"] > 0
+    # Generated on its own, pot gives the texts the first run read from its etd generations.
+    derived = {r["id"]: r for r in map(json.loads, (out / "records" / "bundle-f16.jsonl").read_text().splitlines())
+               if r["mode"] == "pot"}
+    alone = list(map(json.loads, (tmp_path / "b" / "records" / "bundle-f16.jsonl").read_text().splitlines()))
+    assert len(alone) == 2 and all("derived_from" not in r for r in alone)
+    for row in alone:
+        assert row["thoughts"][0]["text"] == derived[row["id"]]["thoughts"][0]["text"]
+        assert row["answer"] == derived[row["id"]]["answer"] and row["reason"] == derived[row["id"]]["reason"]
+    table = benchmarks("compare", str(out), str(tmp_path / "b")).stdout
+    assert "| bundle-f16 | bundle-f16 | pot | gsm8k/train | 100.0 | 100.0 | +0.00 |" in table
+    missing = benchmarks("compare", str(out), str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and "no results" in missing.stderr
+
+
+def test_bad_model_entries_are_one_line_errors(student, tmp_path):
+    bundle, _ = student
+    for entry, message in ((f"{bundle}@q5_1", "has no q5_1 weights"), (str(tmp_path / "none"), "no bundle"),
+                           (f"{bundle}@f16,{bundle}@gguf:f16", "named twice")):
+        proc = benchmarks("run", "--model", entry, "--out", str(tmp_path / "x"))
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
