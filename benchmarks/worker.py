@@ -43,7 +43,8 @@ def thought_rows(solution: Solution, gold: float | None) -> list[dict]:
 
 
 def record(dataset: str, problem, mode: str, solution: Solution | None, error: str | None = None) -> dict:
-    row = {"dataset": dataset, "id": problem.id, "mode": mode, "question": problem.question, "gold": problem.answer}
+    # The question's id, never its text: results are committed, the datasets stay in the data folder.
+    row = {"dataset": dataset, "id": problem.id, "mode": mode, "gold": problem.answer}
     if solution is None:
         return row | {"answer": None, "correct": False, "thought": None, "reason": error, "thoughts": []}
     return row | {"answer": solution.answer, "correct": answers_match(solution.answer, problem.answer),

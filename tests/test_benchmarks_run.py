@@ -85,7 +85,7 @@ def test_per_problem_records_are_usable_later(run):
         assert sorted((r["mode"], r["id"]) for r in rows) == sorted((m, p.id) for m in ("etd", "pot") for p in problems)
         for row in rows:
             problem = by_id[row["id"]]
-            assert row["question"] == problem.question and row["gold"] == problem.answer
+            assert row["gold"] == problem.answer and "question" not in row   # ids only: no dataset text copied
             assert row["correct"] == answers_match(row["answer"], problem.answer)
             expected = ["pot", "eot", "cot"] if row["mode"] == "etd" else ["pot"]
             assert [t["thought"] for t in row["thoughts"]] == expected
