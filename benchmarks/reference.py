@@ -82,26 +82,35 @@ class TransformersEngine:
         # [prefix][padding][question]: the padding is masked out and positions follow the mask.
         rows = [prefix + [pad] * (width - len(t)) + t for t in tails]
         mask = [[1] * shared + [0] * (width - len(t)) + [1] * len(t) for t in tails]
-        options = dict(max_new_tokens=max_tokens, pad_token_id=pad, stop_strings=list(stop), tokenizer=self.tokenizer)
+        options = dict(max_new_tokens=max_tokens, pad_token_id=pad)
+        if stop:
+            options.update(stop_strings=list(stop), tokenizer=self.tokenizer)
         if temperature > 0:
             options.update(do_sample=True, temperature=temperature, top_k=40)
         else:
             options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         with torch.inference_mode():
             if shared:
-                cache = self._prefix_cache(tuple(prefix))
-                cache.batch_repeat_interleave(len(rows))
-                options["past_key_values"] = cache
+                options["past_key_values"] = self._prefilled_cache(prefix, len(rows), len(rows[0]) + max_tokens)
             output = self.model.generate(input_ids=torch.tensor(rows), attention_mask=torch.tensor(mask), **options)
         return [[t for t in row[len(rows[0]):].tolist() if t != pad] for row in output]
 
-    def _prefix_cache(self, prefix: tuple[int, ...]):
-        import copy
+    def _prefilled_cache(self, prefix: list[int], batch: int, length: int):
+        """A static KV cache for `batch` rows whose first len(prefix) positions hold the prefix.
 
-        if self._cached_prefix is None or self._cached_prefix[0] != prefix:
-            output = self.model(input_ids=self.torch.tensor([list(prefix)]), use_cache=True)
-            self._cached_prefix = (prefix, output.past_key_values)
-        return copy.deepcopy(self._cached_prefix[1])
+        Static, because a growing (dynamic) cache copies every layer's keys and values at each
+        step: with a 900-token few-shot prefix that copy was half of the decode time.
+        """
+        from transformers import StaticCache
+
+        key = tuple(prefix)
+        if self._cached_prefix is None or self._cached_prefix[0] != key:
+            output = self.model(input_ids=self.torch.tensor([prefix]), use_cache=True)
+            self._cached_prefix = (key, [(layer.keys, layer.values) for layer in output.past_key_values.layers])
+        cache = StaticCache(config=self.model.config, max_cache_len=length)
+        for layer, (keys, values) in zip(cache.layers, self._cached_prefix[1]):
+            layer.update(keys.expand(batch, -1, -1, -1), values.expand(batch, -1, -1, -1))
+        return cache
 
     def close(self) -> None:
         self.model = None

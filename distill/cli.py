@@ -41,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--split", default="train", help="split to read (default train; the others have test only)")
     build.add_argument("--teacher", default="gold", choices=["gold", "openai", "llamacpp"], help="rationale source (default gold)")
     build.add_argument("--thoughts", type=_thoughts, default=_thoughts("cot,pot,eot"), help="comma list (default cot,pot,eot)")
-    build.add_argument("--limit", type=int, help="only the first N problems")
+    build.add_argument("--skip", type=int, default=0, metavar="N",
+                       help="leave out the first N problems (with --limit: a disjoint dev set, e.g. --skip 100 --limit 20)")
+    build.add_argument("--limit", type=int, help="only the first N problems (after --skip)")
     build.add_argument("--out", type=Path, required=True, help="output JSONL file")
     build.add_argument("--data-dir", help="local data directory (default $ETD_DATA_DIR, else the hub)")
     build.add_argument("--perturb", type=int, default=0, metavar="K", help="add K number-perturbed copies of each verified PoT/EoT problem")
@@ -193,10 +195,12 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise UsageError("--limit must be at least 1")
     if args.perturb < 0:
         raise UsageError("--perturb must be 0 or more")
+    if args.skip < 0:
+        raise UsageError("--skip must be 0 or more")
     loaded = load_problems(args.dataset, args.split, args.data_dir)
     for reason, count in loaded.skipped.items():
         print(f"skipped {count} problems: {reason}", file=sys.stderr)
-    problems = iter_limit(loaded.problems, args.limit)
+    problems = iter_limit(loaded.problems[args.skip:], args.limit)
     teacher = make_teacher(args)
     with Progress(TextColumn("[bold]building"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[kept]}"),
                   TimeRemainingColumn(), transient=True) as progress:

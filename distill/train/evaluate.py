@@ -31,6 +31,7 @@ def generate(model, tokenizer, prompts: list[str], *, encoder_decoder: bool, max
     tokenizer.padding_side = "left" if not encoder_decoder else "right"
     was_training = model.training
     model.eval()
+    stopping = _stop_at_stop_sequences(tokenizer)
     try:
         for start in range(0, len(prompts), batch_size):
             batch = prompts[start:start + batch_size]
@@ -43,7 +44,7 @@ def generate(model, tokenizer, prompts: list[str], *, encoder_decoder: bool, max
             sampling = dict(do_sample=True, temperature=0.7, top_k=40, num_return_sequences=samples) if samples > 1 \
                 else dict(do_sample=False)
             with torch.no_grad():
-                generated = model.generate(**encoded, max_new_tokens=max_new_tokens, **sampling,
+                generated = model.generate(**encoded, max_new_tokens=max_new_tokens, **sampling, **stopping,
                                            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
             if not encoder_decoder:
                 generated = generated[:, encoded["input_ids"].shape[1]:]
@@ -54,6 +55,21 @@ def generate(model, tokenizer, prompts: list[str], *, encoder_decoder: bool, max
         if was_training:
             model.train()
     return outputs
+
+
+def _stop_at_stop_sequences(tokenizer) -> dict:
+    """generate() options that end a sequence at the runtime's stop sequences, as the engines do.
+
+    An undertrained student rarely writes EOS: without this every batch runs to max_new_tokens.
+    The text is cut at the stops either way; a tokenizer that cannot spell them just stops later.
+    """
+    from transformers import StopStringCriteria
+
+    try:
+        StopStringCriteria(tokenizer, list(STOP_SEQUENCES))
+    except ValueError:
+        return {}
+    return {"stop_strings": list(STOP_SEQUENCES), "tokenizer": tokenizer}
 
 
 def solve_problems(model, tokenizer, problems: list[DevProblem], thoughts: list[Thought], *, encoder_decoder: bool,

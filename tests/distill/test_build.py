@@ -98,6 +98,7 @@ def test_stats_command(data_dir, tmp_path):
     (["data", "build", "--dataset", "gsm8k", "--data-dir", "/nonexistent", "--out", "x.jsonl"], "does not exist"),
     (["data", "build", "--dataset", "gsm8k", "--thoughts", "pot,sql", "--out", "x.jsonl"], "thoughts"),
     (["data", "stats", "/nonexistent.jsonl"], "no such dataset file"),
+    (["data", "build", "--dataset", "gsm8k", "--skip", "-1", "--out", "x.jsonl"], "--skip"),
 ])
 def test_bad_input_is_one_line(args, message, tmp_path):
     proc = _run(*args, cwd=tmp_path)
@@ -119,3 +120,17 @@ def test_existing_foreign_file_is_not_overwritten(data_dir, tmp_path):
     proc = _run("data", "build", "--dataset", "gsm8k", "--limit", "2", "--data-dir", str(data_dir), "--out", str(out))
     assert proc.returncode == 2 and "choose another --out" in proc.stderr.decode()
     assert out.read_text() == "precious\n"
+
+
+def test_skip_builds_a_disjoint_dev_set(data_dir, tmp_path):
+    """--skip N --limit M holds the problems N..N+M-1: the same records as building them directly."""
+    dev = tmp_path / "dev.jsonl"
+    proc = _run("data", "build", "--dataset", "gsm8k", "--skip", "3", "--limit", "2", "--data-dir", str(data_dir),
+                "--out", str(dev))
+    assert proc.returncode == 0, proc.stderr.decode()
+    expected = tmp_path / "expected.jsonl"
+    build(load_problems("gsm8k", "train", data_dir).problems[3:5], GoldTeacher(), ALL, expected)
+    assert dev.read_text() == expected.read_text()
+    first_three = {p.id for p in load_problems("gsm8k", "train", data_dir).problems[:3]}
+    ids = {r.problem_id for r in read_records(dev)}
+    assert len(ids) == 2 and not ids & first_three
