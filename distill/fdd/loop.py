@@ -38,6 +38,7 @@ from .prompts import HARDER, SIMILAR, parse_question, question_messages
 from .variants import harder, similar, verified
 
 MODES = ("pot", "eot", "cot", "etd", "vote")
+THOUGHTS = ("pot", "eot", "cot")
 
 
 class FeedbackError(Exception):
@@ -192,7 +193,10 @@ def _measure(config: FeedbackConfig, student: Path, tests: dict[str, list[Proble
         for i, problem in enumerate(problems):
             for mode, answer in mode_answers(per_thought, i).items():
                 right[mode] += answers_match(answer, problem.answer)
-        measured[name] = {"problems": len(problems)} | {m: round(right[m] / max(1, len(problems)), 4) for m in MODES}
+        share = lambda count: round(count / max(1, len(problems)), 4)  # noqa: E731
+        measured[name] = {"problems": len(problems)} | {m: share(right[m]) for m in MODES}
+        # Whether the solver got any answer out of a thought: it moves long before accuracy does.
+        measured[name]["answered"] = {t.value: share(sum(r[0].ok for r in results)) for t, results in per_thought.items()}
     return measured
 
 
@@ -333,6 +337,20 @@ def to_markdown(report: dict) -> str:
         lines.append(f"| {row['round']} | {row['dataset']['records']} | {row['dataset']['questions']} | {row.get('easy', '–')} "
                      f"| {row.get('hard', '–')} | {row.get('added_questions', '–')} "
                      f"| {row.get('leakage', {}).get('removed', '–')} | " + " | ".join(cells) + " |")
+    if any(row.get("dev") for row in rounds):
+        lines += ["", "Dev accuracy (the training run's held-out questions):", "",
+                  "| round | problems | pot | eot | cot | etd |", "|---|---|---|---|---|---|"]
+        for row in rounds:
+            dev = row.get("dev") or {}
+            lines.append(f"| {row['round']} | {dev.get('problems', '–')} | "
+                         + " | ".join("–" if dev.get(m) is None else f"{dev[m]:.1%}" for m in ("pot", "eot", "cot", "etd")) + " |")
+    lines += ["", "Share of test problems where each thought gave the solver something it could execute "
+              "(a program that printed `ans`, equations with a solution, a final number):", "",
+              "| round | " + " | ".join(f"{t} {th}" for t in tests for th in THOUGHTS) + " |",
+              "|---|" + "---|" * (len(tests) * len(THOUGHTS))]
+    for row in rounds:
+        answered = [row["test"][t].get("answered", {}).get(th) for t in tests for th in THOUGHTS]
+        lines.append(f"| {row['round']} | " + " | ".join("–" if a is None else f"{a:.0%}" for a in answered) + " |")
     lines += ["", "Dataset by origin (questions):", ""]
     for row in rounds:
         lines.append(f"- round {row['round']}: " + ", ".join(f"{k} {v}" for k, v in row["dataset"]["questions_by_origin"].items()))

@@ -47,8 +47,12 @@ def check_run(out, data, rounds: int) -> dict:
     previous = list(read_records(data))
     assert report["rounds"][0]["dataset"]["records"] == len(previous)
     for summary in report["rounds"]:
-        assert set(summary["test"]["gsm8k"]) == {"problems", *MODES}
-        assert all(0 <= summary["test"]["gsm8k"][m] <= 1 for m in MODES)
+        measured = summary["test"]["gsm8k"]
+        assert set(measured) == {"problems", "answered", *MODES}
+        assert all(0 <= measured[m] <= 1 for m in MODES)
+        # a right answer is an answer: each thought's accuracy is at most the share it answered
+        assert set(measured["answered"]) == {"pot", "eot", "cot"}
+        assert all(measured[t] <= measured["answered"][t] <= 1 for t in ("pot", "eot", "cot"))
         assert (out / f"round-{summary['round']}" / "student" / "training.json").exists()
     for r in range(1, rounds + 1):
         folder = out / f"round-{r}"
