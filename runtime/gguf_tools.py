@@ -8,6 +8,7 @@ adapter into a base GGUF with numpy (how the shipped student is built on a user'
 from __future__ import annotations
 
 import json
+import logging
 import struct
 from collections import Counter
 from pathlib import Path
@@ -40,7 +41,16 @@ def quantize(source: Path, out: Path, quantization: str, *, threads: int = 2) ->
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, QUANTIZATIONS[quantization])
     params.nthread = threads
-    status = llama_cpp.llama_model_quantize(str(source).encode(), str(out).encode(), params)
+    # llama.cpp logs a line per tensor through llama-cpp-python's logger; the runtime builds the
+    # shipped student on a user's first `runtime solve`, where that is hundreds of lines of noise.
+    # Errors still print.
+    log = logging.getLogger("llama-cpp-python")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        status = llama_cpp.llama_model_quantize(str(source).encode(), str(out).encode(), params)
+    finally:
+        log.setLevel(level)
     if status != 0 or not Path(out).exists():
         raise GGUFError(f"llama.cpp could not quantize to {quantization} (status {status})")
     return tensor_type_note(out, quantization)

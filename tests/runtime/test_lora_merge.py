@@ -2,6 +2,7 @@
 student without torch) gives the logits of transformers + PEFT merging the same adapter."""
 
 import json
+import logging
 import sys
 
 import numpy as np
@@ -50,7 +51,7 @@ def llama_logits(path, ids):
         llm.close()
 
 
-def test_merged_gguf_matches_peft_merge(adapted, tmp_path):
+def test_merged_gguf_matches_peft_merge(adapted, tmp_path, capfd):
     import torch
 
     folder, base_gguf, merged, tokenizer = adapted
@@ -81,7 +82,15 @@ def test_merged_gguf_matches_peft_merge(adapted, tmp_path):
         assert np.allclose(stored[target], expected, atol=1e-5), key
     # and the merged file quantizes like any other student
     q8 = tmp_path / "merged-q8_0.gguf"
+    # Quietly: this runs inside a user's first `runtime solve`, where no model has been opened yet
+    # (opening one with verbose=False is what quiets llama-cpp-python's logger; reset it to that state).
+    logger = logging.getLogger("llama-cpp-python")
+    logger.setLevel(logging.NOTSET)
+    capfd.readouterr()
     assert "Q8_0" in quantize(out, q8, "q8_0")
+    printed = capfd.readouterr()
+    assert "q8_0" not in printed.err + printed.out and "llama_model_loader" not in printed.err + printed.out
+    assert logger.level == logging.NOTSET  # left as it was
     # (8-bit noise on these large random weights, but far nearer the adapted model than the base is)
     assert np.abs(llama_logits(q8, ids) - reference).mean() < np.abs(base - reference).mean() / 3
 
