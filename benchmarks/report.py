@@ -152,7 +152,9 @@ def to_markdown(results: dict) -> str:
     if errors:
         lines += ["", "## Failed", ""] + [f"- `{row['label']}`: {row['error']}" for row in errors]
     lines += ["", "First-token time and prompt tok/s need a streaming engine (llama.cpp); batched engines "
-              "(CTranslate2, transformers) report tokens over the whole call as decode tok/s. "
+              "(CTranslate2, transformers) report tokens over the whole call as decode tok/s. llama.cpp decodes "
+              "greedy prompts together too (a question's thoughts, a batch's questions), so its decode tok/s is "
+              "per sequence while sharing each step with the others. "
               "Peak RSS is the kernel's count for the model's process (wait4), loading included. "
               "The reference's size is its float32 parameters (what a float32 checkpoint takes on disk).", "",
               f"![accuracy]({PLOTS['accuracy']})", "", f"![latency]({PLOTS['latency']})", "",

@@ -1,4 +1,10 @@
-"""llama.cpp through llama-cpp-python: GGUF weights, memory-mapped, streaming."""
+"""llama.cpp through llama-cpp-python: GGUF weights, memory-mapped, streaming.
+
+Greedy calls with several prompts (a question's three thoughts, a batch of questions) decode them
+together (`llamacpp_batch.py`): measured on 2 cores, 8 questions x 3 thoughts at 160 tokens took
+21.7 s instead of 36.5 s with the base's few-shot prompts and 23.3 s instead of 30.3 s with a
+trained student's short prompts, for ~45 MB more peak RSS. Sampling goes one prompt at a time.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import time
 from pathlib import Path
 
 from .base import EngineError, Generation, OnText
+from .llamacpp_batch import generate_greedy_batch
 
 
 def default_threads() -> int:
@@ -17,7 +24,8 @@ def default_threads() -> int:
 class LlamaCppEngine:
     name = "llama.cpp"
 
-    def __init__(self, path: Path, *, threads: int | None = None, seed: int = 0, n_ctx: int = 2048):
+    def __init__(self, path: Path, *, threads: int | None = None, seed: int = 0, n_ctx: int = 2048,
+                 batch_size: int = 8):
         try:
             from llama_cpp import Llama
         except ImportError:
@@ -34,11 +42,15 @@ class LlamaCppEngine:
             raise EngineError(f"llama.cpp cannot load {path.name}: {exc}") from None
         self.load_seconds = time.perf_counter() - started
         self.threads = threads
+        self.batch_size = batch_size  # sequences decoded together (greedy); 1 = one at a time
 
     def generate(self, prompts, *, max_tokens, temperature, samples, stop, on_text: OnText | None = None,
                  prefixes: list[str] | None = None):
-        # `prefixes` needs no handling: llama.cpp keeps the KV cache of the tokens the next prompt
-        # starts with, so prompts of one thought in a row evaluate only their question.
+        # `prefixes` needs no handling: the shared token prefix is found from the prompts themselves.
+        if temperature == 0 and samples == 1 and len(prompts) > 1 and self.batch_size > 1:
+            return self._generate_batched(prompts, max_tokens=max_tokens, stop=stop, on_text=on_text)
+        # One at a time: llama.cpp keeps the KV cache of the tokens the next prompt starts with, so
+        # prompts of one thought in a row evaluate only their question.
         results = []
         for index, prompt in enumerate(prompts):
             prompt_tokens = len(self.llm.tokenize(prompt.encode(), add_bos=False, special=True))
@@ -62,6 +74,21 @@ class LlamaCppEngine:
                         on_text(index, text)
                 generations.append(Generation(text, prompt_tokens, count, time.perf_counter() - started, first))
             results.append(generations)
+        return results
+
+    def _generate_batched(self, prompts, *, max_tokens, stop, on_text):
+        """Greedy, `batch_size` prompts per forward pass (in the order given, so prompts of one
+        thought, which share their few-shot prefix, go together)."""
+        tokenized = [self.llm.tokenize(p.encode("utf-8"), add_bos=True, special=True) for p in prompts]
+        for tokens in tokenized:
+            if len(tokens) + max_tokens > self.llm.n_ctx():
+                raise EngineError(f"the prompt ({len(tokens)} tokens) does not fit the context of {self.llm.n_ctx()}")
+        results = []
+        for start in range(0, len(prompts), self.batch_size):
+            callback = (lambda index, text, start=start: on_text(start + index, text)) if on_text else None
+            chunk = generate_greedy_batch(self.llm, tokenized[start:start + self.batch_size], max_tokens=max_tokens,
+                                          stop=stop, threads=self.threads, on_text=callback)
+            results.extend([generation] for generation in chunk)
         return results
 
     def close(self) -> None:

@@ -1,0 +1,74 @@
+"""llama.cpp batched greedy decoding gives what decoding one prompt at a time gives, on a real GGUF
+(the tiny memorising student converted to f16)."""
+
+import pytest
+
+from runtime.engines.base import EngineError
+from runtime.engines.llamacpp import LlamaCppEngine
+from runtime.thoughts import STOP_SEQUENCES, Thought, format_prompt
+
+
+@pytest.fixture(scope="module")
+def engine(student):
+    bundle, _ = student
+    engine = LlamaCppEngine(next(bundle.glob("*.gguf")), threads=2)
+    yield engine
+    engine.close()
+
+
+def run(engine, prompts, *, batch_size, **options):
+    engine.batch_size = batch_size
+    options = {"max_tokens": 96, "temperature": 0.0, "samples": 1, "stop": list(STOP_SEQUENCES), **options}
+    return [g[0] for g in engine.generate(prompts, **options)]
+
+
+def prompts_for(problems):
+    # grouped by thought, as Student.solve_batch sends them: each group shares a prefix
+    return [format_prompt(p.question, t) for t in (Thought.POT, Thought.EOT, Thought.COT) for p in problems]
+
+
+def test_batched_equals_one_at_a_time(student, engine):
+    _, problems = student
+    prompts = prompts_for(problems)
+    alone = run(engine, prompts, batch_size=1)
+    together = run(engine, prompts, batch_size=5)   # 12 prompts: chunks of 5, 5 and 2
+    assert [g.text for g in together] == [g.text for g in alone]
+    assert [g.tokens for g in together] == [g.tokens for g in alone]
+    assert [g.prompt_tokens for g in together] == [g.prompt_tokens for g in alone]
+    assert all(g.text.strip() and g.seconds > 0 and g.first_token_s is not None for g in together)
+    # the memorised answers are in there: the programs name `ans`, the prose ends with the number
+    assert all("ans" in g.text for g in together[:4]) and all("The answer is" in g.text for g in together[8:])
+
+
+def test_stops_and_token_limits_apply_per_sequence(student, engine):
+    _, problems = student
+    prompts = prompts_for(problems[:2]) + [format_prompt("What is 2 plus 2?", Thought.POT)]
+    for options in ({"max_tokens": 3}, {"stop": ["ans", "\n"]}, {"stop": ["="], "max_tokens": 40}):
+        alone = run(engine, prompts, batch_size=1, **options)
+        together = run(engine, prompts, batch_size=8, **options)
+        assert [g.text for g in together] == [g.text for g in alone], options
+        limit = options.get("max_tokens", 96)
+        assert all(g.tokens <= limit for g in together)
+        assert not any(s in g.text for g in together for s in options.get("stop", []))
+
+
+def test_streaming_reports_each_prompt_by_its_index(student, engine):
+    _, problems = student
+    prompts = prompts_for(problems[:3])
+    seen: dict[int, list[str]] = {}
+    generations = engine.generate(prompts, max_tokens=48, temperature=0.0, samples=1, stop=list(STOP_SEQUENCES),
+                                  on_text=lambda index, text: seen.setdefault(index, []).append(text))
+    assert sorted(seen) == list(range(len(prompts)))
+    for index, texts in seen.items():
+        assert texts[-1] == generations[index][0].text
+        assert all(a == b[:len(a)] for a, b in zip(texts, texts[1:]))  # each update extends the last
+
+
+def test_identical_prompts_and_too_long_prompts(student, engine):
+    _, problems = student
+    prompt = format_prompt(problems[0].question, Thought.POT)
+    alone = run(engine, [prompt], batch_size=1)
+    together = run(engine, [prompt] * 3, batch_size=8)   # the whole prompt is the shared prefix
+    assert [g.text for g in together] == [alone[0].text] * 3
+    with pytest.raises(EngineError, match="does not fit the context"):
+        run(engine, [prompt, "word " * 3000], batch_size=8)
