@@ -25,6 +25,7 @@ from runtime.thoughts import FORMAT_VERSION, Thought
 from ..records import read_records
 from .data import collate, epoch_batches, prepare
 from .evaluate import DevProblem, evaluate
+from .loss import can_skip_unlabelled, labelled_positions_loss
 from .model import apply_lora, load_base, save_model
 
 
@@ -145,6 +146,7 @@ def train(config: TrainConfig, *, progress=None) -> dict:
     main = accelerator.is_main_process
     rank, world = accelerator.process_index, accelerator.num_processes
     metric = "etd" if len(config.thoughts) > 1 else config.thoughts[0]
+    sparse_loss = can_skip_unlabelled(model, encoder_decoder=encoder_decoder, processes=world)
 
     def run_eval():
         report = evaluate(accelerator.unwrap_model(model), tokenizer, dev, [Thought(t) for t in config.thoughts],
@@ -167,7 +169,11 @@ def train(config: TrainConfig, *, progress=None) -> dict:
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
             boundary = (micro + 1) % config.grad_accum == 0
             with nullcontext() if boundary else accelerator.no_sync(model):
-                loss = model(**batch).loss
+                if sparse_loss:
+                    with accelerator.autocast():
+                        loss = labelled_positions_loss(model, batch)
+                else:
+                    loss = model(**batch).loss
                 accelerator.backward(loss / config.grad_accum)
             micro += 1
             state["batch"] += 1

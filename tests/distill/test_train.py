@@ -196,3 +196,52 @@ def test_ship_a_smollm2_lora_run_and_refuse_others(memorise_set, tmp_path):
                       dev_size=0, save_every=0, threads=2))
     other = subprocess.run([*SHIP, str(tiny_run), "--name", "x", "--out", str(tmp_path / "o")], capture_output=True, text=True)
     assert other.returncode == 2 and "packaged base" in other.stderr and "Traceback" not in other.stderr
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_loss_on_labelled_positions_equals_the_models_own(memorise_set, tmp_path, lora):
+    """The loop's loss skips the vocabulary projection where there is no label; loss and gradients
+    must be what `model(**batch).loss` gives (padding, prompts of different lengths, LoRA or not)."""
+    import torch
+
+    from distill.train.data import collate, prepare
+    from distill.train.loss import can_skip_unlabelled, labelled_positions_loss
+    from distill.train.model import apply_lora, load_base
+
+    data, tokenizer, _ = memorise_set
+    model, tok, encoder_decoder = load_base(str(make_llama(tmp_path / "base", tokenizer, init_range=0.2)))
+    if lora:
+        model = apply_lora(model, rank=4, alpha=None, encoder_decoder=False)
+        for name, p in model.named_parameters():
+            if "lora_B" in name:  # zero at init: give the adapter something to say
+                torch.nn.init.normal_(p, std=0.05)
+    assert can_skip_unlabelled(model, encoder_decoder=False, processes=1)
+    assert not can_skip_unlabelled(model, encoder_decoder=False, processes=2)
+    examples = prepare(list(read_records(data))[:6], tok, max_length=512, encoder_decoder=False).examples
+    batch = collate(examples, tok.pad_token_id, encoder_decoder=False)
+    assert (batch["input_ids"] == tok.pad_token_id).any()  # rows of different lengths: padding inside
+
+    def loss_and_grads(fn):
+        model.zero_grad()
+        loss = fn()
+        loss.backward()
+        return loss.item(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    theirs, their_grads = loss_and_grads(lambda: model(**batch).loss)
+    ours, our_grads = loss_and_grads(lambda: labelled_positions_loss(model, batch))
+    assert ours == pytest.approx(theirs, rel=1e-5) and theirs > 1
+    assert set(our_grads) == set(their_grads)
+    for name in their_grads:
+        assert torch.allclose(our_grads[name], their_grads[name], atol=1e-6, rtol=1e-4), name
+    # and it is a loss over the labels: another target changes it
+    batch["labels"][batch["labels"] != -100] = 5
+    assert labelled_positions_loss(model, batch).item() != pytest.approx(ours, rel=1e-3)
+
+
+def test_encoder_decoders_keep_the_models_own_loss(memorise_set, tmp_path):
+    from distill.train.loss import can_skip_unlabelled
+    from distill.train.model import load_base
+
+    _, tokenizer, _ = memorise_set
+    model, _, encoder_decoder = load_base(str(make_t5(tmp_path / "t5", tokenizer)))
+    assert encoder_decoder and not can_skip_unlabelled(model, encoder_decoder=True, processes=1)
