@@ -2,8 +2,9 @@
 
 Hugging Face's `model(**batch).loss` projects every position onto the vocabulary (49,152 entries for
 SmolLM2) and then ignores the prompt's positions. Running the decoder, then the output layer and the
-cross-entropy on the labelled positions alone gives the same loss and gradients; on 2 CPU cores it
-made a LoRA step on SmolLM2-135M 1.3x faster (8.95 -> 6.91 s for a batch of 8 x 164 tokens).
+cross-entropy on the labelled positions alone gives the same loss and gradients. On 2 CPU cores, LoRA
+r=32 on SmolLM2-135M: one batch of 8 x 164 tokens 8.95 -> 6.91 s; in the real ETD run the same steps
+took 8.6 -> 8.1 s and 5.8 -> 4.6 s with bit-identical losses, 139 -> 155 tokens/s over ~30-step windows.
 """
 
 from __future__ import annotations
