@@ -193,10 +193,11 @@ def _measure(config: FeedbackConfig, student: Path, tests: dict[str, list[Proble
         for i, problem in enumerate(problems):
             for mode, answer in mode_answers(per_thought, i).items():
                 right[mode] += answers_match(answer, problem.answer)
-        share = lambda count: round(count / max(1, len(problems)), 4)  # noqa: E731
-        measured[name] = {"problems": len(problems)} | {m: share(right[m]) for m in MODES}
+        total = max(1, len(problems))
+        measured[name] = {"problems": len(problems)} | {m: round(right[m] / total, 4) for m in MODES}
         # Whether the solver got any answer out of a thought: it moves long before accuracy does.
-        measured[name]["answered"] = {t.value: share(sum(r[0].ok for r in results)) for t, results in per_thought.items()}
+        measured[name]["answered"] = {t.value: round(sum(r[0].ok for r in results) / total, 4)
+                                      for t, results in per_thought.items()}
     return measured
 
 

@@ -16,8 +16,7 @@ PLAIN_HEAD = {"llama", "mistral", "qwen2", "qwen3", "phi3"}
 
 
 def base_of(model):
-    """The transformers model under PEFT / Accelerate wrappers."""
-    model = getattr(model, "module", model)
+    """The transformers model under a PEFT wrapper."""
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 

@@ -53,9 +53,7 @@ class LlamaCppEngine:
         # prompts of one thought in a row evaluate only their question.
         results = []
         for index, prompt in enumerate(prompts):
-            prompt_tokens = len(self.llm.tokenize(prompt.encode(), add_bos=False, special=True))
-            if prompt_tokens + max_tokens > self.llm.n_ctx():
-                raise EngineError(f"the prompt ({prompt_tokens} tokens) does not fit the context of {self.llm.n_ctx()}")
+            prompt_tokens = len(self._tokenize(prompt, max_tokens))
             generations = []
             for _ in range(samples):
                 started = time.perf_counter()
@@ -79,10 +77,7 @@ class LlamaCppEngine:
     def _generate_batched(self, prompts, *, max_tokens, stop, on_text):
         """Greedy, `batch_size` prompts per forward pass (in the order given, so prompts of one
         thought, which share their few-shot prefix, go together)."""
-        tokenized = [self.llm.tokenize(p.encode("utf-8"), add_bos=True, special=True) for p in prompts]
-        for tokens in tokenized:
-            if len(tokens) + max_tokens > self.llm.n_ctx():
-                raise EngineError(f"the prompt ({len(tokens)} tokens) does not fit the context of {self.llm.n_ctx()}")
+        tokenized = [self._tokenize(p, max_tokens) for p in prompts]
         results = []
         for start in range(0, len(prompts), self.batch_size):
             callback = (lambda index, text, start=start: on_text(start + index, text)) if on_text else None
@@ -90,6 +85,14 @@ class LlamaCppEngine:
                                           stop=stop, threads=self.threads, on_text=callback)
             results.extend([generation] for generation in chunk)
         return results
+
+    def _tokenize(self, prompt: str, max_tokens: int) -> list[int]:
+        """The prompt's tokens as `create_completion` feeds them (BOS where the model asks for one),
+        refused when they and `max_tokens` do not fit the context."""
+        tokens = self.llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+        if len(tokens) + max_tokens > self.llm.n_ctx():
+            raise EngineError(f"the prompt ({len(tokens)} tokens) does not fit the context of {self.llm.n_ctx()}")
+        return tokens
 
     def close(self) -> None:
         llm, self.llm = getattr(self, "llm", None), None
