@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(handler=cmd_report)
 
     compare = commands.add_parser("compare", help="differences between two result folders",
-                                  description="Accuracy differences (points) and speed/memory ratios of B against A, "
+                                  description="Accuracy differences (points, and the ratio B/A) and speed/memory ratios of B against A, "
                                               "per model label present in both (or the first model of each).")
     compare.add_argument("a", type=Path, help="baseline results folder (or its results.json)")
     compare.add_argument("b", type=Path, help="results folder to compare with it")

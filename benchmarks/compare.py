@@ -1,8 +1,8 @@
 """`benchmarks compare A B`: what changed between two result folders (B against A).
 
 Targets are matched by label; when the runs share none (say, the base bundle against a trained
-student), their first targets are compared. Accuracy differences are in points, for the datasets
-and modes both runs measured; speed and memory are ratios B/A.
+student), their first targets are compared. Accuracy differences are in points and as a ratio B/A (none
+where A is 0), for the datasets and modes both runs measured; speed and memory are ratios B/A.
 """
 
 from __future__ import annotations
@@ -59,25 +59,31 @@ def compare(a: dict, b: dict) -> dict:
 
 
 def _difference(a: float | None, b: float | None) -> dict:
-    return {"a": a, "b": b, "points": None if a is None or b is None else round(b - a, 2)}
+    # Points and the ratio: "5x the base" is how a distillation result is usually stated.
+    return {"a": a, "b": b, "points": None if a is None or b is None else round(b - a, 2),
+            "ratio": metrics.ratio(b, a)}
 
 
 def to_markdown(differences: dict) -> str:
     lines = [f"# B ({differences['b']}) against A ({differences['a']})", ""]
     if not differences["same_cpu"]:
         lines += ["Measured on different CPUs: compare the accuracy; take the speed ratios with care.", ""]
-    lines += ["| A | B | mode | dataset | A % | B % | points | latency p50 B/A | throughput B/A | peak RSS B/A |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["| A | B | mode | dataset | A % | B % | points | B/A | latency p50 B/A | throughput B/A | peak RSS B/A |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for pair in differences["targets"]:
         for mode, figures in pair["modes"].items():
             for dataset, d in list(figures["datasets"].items()) + [("all", figures["all"])]:
                 points = "–" if d["points"] is None else f"{d['points']:+.2f}"
                 speed = dataset == "all"
-                lines.append(f"| {pair['a']} | {pair['b']} | {mode} | {dataset} | {_cell(d['a'])} | {_cell(d['b'])} | {points} "
+                lines.append(f"| {pair['a']} | {pair['b']} | {mode} | {dataset} | {_cell(d['a'])} | {_cell(d['b'])} | {points} | {_times(d['ratio'])} "
                              f"| {_cell(figures['latency_p50_ratio'] if speed else None)} "
                              f"| {_cell(figures['throughput_ratio'] if speed else None)} "
                              f"| {_cell(pair['peak_rss_ratio'] if speed else None)} |")
     return "\n".join(lines) + "\n"
+
+
+def _times(value) -> str:
+    return "–" if value is None else f"{value:.1f}×"
 
 
 def _cell(value) -> str:

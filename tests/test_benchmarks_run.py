@@ -155,7 +155,7 @@ def test_compare_two_runs(run, student, data_dir, tmp_path):
     assert [(t["a"], t["b"]) for t in differences["targets"]] == [("bundle-f16", "bundle-f16")]
     pot = differences["targets"][0]["modes"]["pot"]
     assert set(pot) == {"datasets", "all", "latency_p50_ratio", "throughput_ratio"} and "etd" not in differences["targets"][0]["modes"]
-    assert pot["all"] == {"a": 100.0, "b": 100.0, "points": 0.0}
+    assert pot["all"] == {"a": 100.0, "b": 100.0, "points": 0.0, "ratio": 1.0}
     assert pot["latency_p50_ratio"] > 0
     # Generated on its own, pot gives the texts the first run read from its etd generations.
     derived = {r["id"]: r for r in map(json.loads, (out / "records" / "bundle-f16.jsonl").read_text().splitlines())
@@ -166,9 +166,28 @@ def test_compare_two_runs(run, student, data_dir, tmp_path):
         assert row["thoughts"][0]["text"] == derived[row["id"]]["thoughts"][0]["text"]
         assert row["answer"] == derived[row["id"]]["answer"] and row["reason"] == derived[row["id"]]["reason"]
     table = benchmarks("compare", str(out), str(tmp_path / "b")).stdout
-    assert "| bundle-f16 | bundle-f16 | pot | gsm8k/train | 100.0 | 100.0 | +0.00 |" in table
+    assert "| bundle-f16 | bundle-f16 | pot | gsm8k/train | 100.0 | 100.0 | +0.00 | 1.0× |" in table
     missing = benchmarks("compare", str(out), str(tmp_path / "nowhere"))
     assert missing.returncode == 2 and "no results" in missing.stderr
+
+
+def test_compare_states_accuracy_as_a_ratio_too():
+    from benchmarks.compare import compare, to_markdown
+
+    def results(label, gsm8k, svamp):
+        datasets = {"gsm8k/test": {"accuracy": gsm8k}, "svamp/test": {"accuracy": svamp}}
+        return {"generated_at": label, "device": {"cpu": "same"}, "targets": [
+            {"label": label, "accuracy": {"etd": {"datasets": datasets, "all": {"accuracy": (gsm8k + svamp) / 2}}},
+             "latency": {}, "throughput": {}}]}
+
+    differences = compare(results("base", 2.5, 0.0), results("student", 15.0, 4.0))
+    etd = differences["targets"][0]["modes"]["etd"]
+    assert etd["datasets"]["gsm8k/test"] == {"a": 2.5, "b": 15.0, "points": 12.5, "ratio": 6.0}
+    assert etd["datasets"]["svamp/test"]["ratio"] is None  # no ratio against zero
+    assert etd["all"]["ratio"] == 7.6
+    table = to_markdown(differences)
+    assert "| base | student | etd | gsm8k/test | 2.5 | 15.0 | +12.50 | 6.0× |" in table
+    assert "| base | student | etd | svamp/test | 0.0 | 4.0 | +4.00 | – |" in table
 
 
 def test_bad_model_entries_are_one_line_errors(student, tmp_path):
