@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("question", nargs="?", help="the word problem (or use --file)")
     solve.add_argument("--file", type=Path, help="questions: .txt (one per line) or .jsonl (objects with question, optional id)")
     solve.add_argument("--out", type=Path, help="with --file: answers JSONL (resumes: ids already there are skipped)")
-    solve.add_argument("--model", help="bundle folder or name (default: the default bundle; `runtime models`)")
+    solve.add_argument("--model", help="bundle folder or name (default: the default bundle; `smollm2-base` is "
+                                        "the untuned base, built on first use; `runtime models` lists them)")
     solve.add_argument("--engine", choices=["llama.cpp", "ctranslate2"], help="engine (default: the bundle's first weights)")
     solve.add_argument("--quantization", help="which weights of that engine, e.g. q8_0 or q4_k_m")
     solve.add_argument("--mode", default="etd", choices=["etd", "vote", "pot", "eot", "cot"], help="default etd")
@@ -262,17 +263,20 @@ def cmd_tutor(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from .models import bundles_dir, default_bundle_name, list_bundles
+    from .models import bundles_dir, default_bundle_name, list_bundles, packaged_bundles
 
     default = default_bundle_name()
     found = list_bundles()
     if args.json:
-        print(json.dumps({"default": default, "folder": str(bundles_dir()), "bundles": [
+        print(json.dumps({"default": default, "folder": str(bundles_dir()), "packaged": packaged_bundles(), "bundles": [
             {"name": name, "path": str(path), "ok": problem is None, "problem": problem,
              "weights": [f"{w.engine}:{w.quantization}" for w in manifest.weights] if manifest else []}
             for name, path, manifest, problem in found]}))
         return EXIT_OK
     print(f"bundles in {bundles_dir()} (default: {default}{'' if any(n == default for n, *_ in found) else ', built on first use'})")
+    missing = [name for name in packaged_bundles() if not any(n == name for n, *_ in found)]
+    if missing:
+        print(f"   built on first use from packaged parts: {', '.join(missing)}")
     for name, path, manifest, problem in found:
         mark = "*" if name == default else " "
         if manifest:

@@ -38,8 +38,8 @@ def bundles_dir() -> Path:
 
 def resolve_model(model: str | None, *, log=lambda message: None) -> Path:
     """A bundle folder from a path, a name in the cache, or None for the default."""
-    if model is None or model == default_bundle_name():
-        return ensure_default(log=log)
+    if model is None or model in packaged_bundles():
+        return ensure_packaged(model or default_bundle_name(), log=log)
     path = Path(model).expanduser()
     if path.is_dir():
         return path
@@ -65,10 +65,16 @@ def default_bundle_name() -> str:
         raise BundleError(f"{shipped / SHIPPED_MANIFEST} is unreadable ({exc}); reinstall etd-tutor") from None
 
 
-def ensure_default(*, log=lambda message: None) -> Path:
-    """The default bundle, built on first use: the shipped student (base GGUF + adapter, merged and
-    quantized with numpy and llama.cpp, no torch) or, where none ships, the untuned base."""
-    name = default_bundle_name()
+def packaged_bundles() -> list[str]:
+    """Bundles this installation can build from packaged parts: the base, and the shipped student."""
+    default = default_bundle_name()
+    return [BASE_BUNDLE] if default == BASE_BUNDLE else [default, BASE_BUNDLE]
+
+
+def ensure_packaged(name: str, *, log=lambda message: None) -> Path:
+    """A packaged bundle, built on first use: the shipped student (base GGUF + adapter, merged and
+    quantized with numpy and llama.cpp, no torch) or the untuned base (kept reachable by name once a
+    student ships, to compare with)."""
     folder = bundles_dir() / name
     if (folder / MANIFEST).is_file():
         return folder
@@ -76,8 +82,9 @@ def ensure_default(*, log=lambda message: None) -> Path:
         source = smollm2_gguf_path()
     except BaseModelMissing as exc:
         raise BundleError(f"the default model is missing: {exc}") from None
-    shipped = shipped_student()
-    log(f"building the default bundle ({name}) in {folder} ..." + (" (once, about a minute)" if shipped else ""))
+    shipped = shipped_student() if name != BASE_BUNDLE else None
+    log(f"building the {'default ' if name == default_bundle_name() else ''}bundle ({name}) in {folder} ..."
+        + (" (once, about a minute)" if shipped else ""))
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=folder.parent))
     try:

@@ -229,7 +229,13 @@ def test_shipped_adapter_becomes_the_default_student(tmp_path):
     assert "building the default bundle (smollm2-test-etd)" in proc.stderr
     assert json.loads(proc.stdout)["model"] == "smollm2-test-etd"
     listing = json.loads(run("models", "--json", env=env).stdout)
-    assert listing["default"] == "smollm2-test-etd"
+    assert listing["default"] == "smollm2-test-etd" and listing["packaged"] == ["smollm2-test-etd", "smollm2-base"]
+    # The untuned base stays reachable by name, to compare with.
+    base = run("solve", "Tom has 5 apples and buys 7 more. How many?", "--model", "smollm2-base", "--mode", "pot",
+               "--max-tokens", "24", "--json", env=env, timeout=600)
+    assert json.loads(base.stdout)["model"] == "smollm2-base", base.stderr.decode()[-500:]
+    assert "building the bundle (smollm2-base)" in base.stderr.decode()
+    assert json.loads((tmp_path / "home" / "bundles" / "smollm2-base" / "student.json").read_text())["source"]["trained"] is False
     bundle = tmp_path / "home" / "bundles" / "smollm2-test-etd"
     manifest = json.loads((bundle / "student.json").read_text())
     assert manifest["source"]["trained"] is True and [w["quantization"] for w in manifest["weights"]] == ["q8_0"]
