@@ -104,7 +104,10 @@ def to_markdown(results: dict) -> str:
         + (f", first {settings['limit']} of each" if settings["limit"] else "")
         + f"; modes {', '.join(settings['modes'])}; greedy, max {settings['max_tokens']} tokens per generation; "
         f"accuracy from batch mode ({settings['batch_size']} questions per engine call), latency from "
-        f"{settings['latency_sample']} questions per mode solved one at a time. Reference: `{results['reference']}`."
+        f"{settings['latency_sample']} questions per mode solved one at a time"
+        + (" (etd as `runtime solve` does it: a thought only where the ones before it gave no answer)"
+           if "etd" in settings["modes"] and settings.get("run_version", 1) >= 2 else "")
+        + f". Reference: `{results['reference']}`."
         + ("" if results["complete"] else " **Incomplete run: some targets have not finished.**"),
         "", "## Accuracy (%)", "",
     ]

@@ -33,7 +33,7 @@ from runtime.thoughts import FORMAT_VERSION
 from .device import profile
 from .targets import Target
 
-RUN_VERSION = 1
+RUN_VERSION = 2  # 2: etd latency is timed the way `runtime solve` runs it (lazily)
 
 
 class RunError(Exception):

@@ -122,14 +122,16 @@ def main(out: Path, label: str) -> int:
                     batch = pending[start:start + config.batch_size]
                     started = time.perf_counter()
                     try:
+                        # Derived modes read every thought, so etd cannot skip the ones it does not need.
                         solutions = student.solve_batch([p.question for _, p in batch], mode=mode,
-                                                        max_tokens=config.max_tokens)
+                                                        max_tokens=config.max_tokens, lazy=not derived)
                         errors = [None] * len(batch)
                     except QuestionError:  # one bad question: solve them one by one
                         solutions, errors = [], []
                         for _, problem in batch:
                             try:
-                                solutions.append(student.solve(problem.question, mode=mode, max_tokens=config.max_tokens))
+                                solutions.append(student.solve(problem.question, mode=mode, max_tokens=config.max_tokens,
+                                                               lazy=not derived))
                                 errors.append(None)
                             except QuestionError as exc:
                                 solutions.append(None)

@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     solve = commands.add_parser(
         "solve", help="solve a word problem offline with a student model",
         description="Prompt the student for its thoughts, run each through the embedded solver, and choose "
-                    "the answer. Modes: etd (PoT, else EoT, else CoT: the papers' rule), vote (majority over "
+                    "the answer. Modes: etd (PoT, else EoT, else CoT: the papers' rule; a thought is generated only when the "
+                    "ones before it gave no answer, unless --all-thoughts), vote (majority over "
                     "thoughts and samples), or one thought alone (pot, eot, cot). With no --model the default "
                     "bundle is used (built on first use from the installed SmolLM2 base). Works offline.",
         epilog="exit status: 0 answered, 1 no thought gave an answer, 2 bad usage, input or model. "
@@ -65,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--quantization", help="which weights of that engine, e.g. q8_0 or q4_k_m")
     solve.add_argument("--mode", default="etd", choices=["etd", "vote", "pot", "eot", "cot"], help="default etd")
     solve.add_argument("--samples", type=int, default=1, help="samples per thought (vote; default 1, greedy)")
+    solve.add_argument("--all-thoughts", action="store_true",
+                       help="etd: generate every thought, not only until one gives an answer (same answer, slower)")
     solve.add_argument("--threads", type=int, help="CPU threads (default: measured best per engine)")
     solve.add_argument("--max-tokens", type=int, default=320, help="longest thought (default 320 tokens)")
     solve.add_argument("--seed", type=int, default=0)
@@ -173,7 +176,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     try:
         if questions is None:
-            solution = student.solve(args.question, mode=args.mode, samples=args.samples, max_tokens=args.max_tokens)
+            solution = student.solve(args.question, mode=args.mode, samples=args.samples, max_tokens=args.max_tokens,
+                                     lazy=not args.all_thoughts)
             print(json.dumps(solution.to_dict(), ensure_ascii=False) if args.json else _human(solution))
             return EXIT_OK if solution.answer is not None else EXIT_NO_ANSWER
         return _solve_batch(student, questions, args)
@@ -229,7 +233,7 @@ def _solve_batch(student, questions, args) -> int:
             for qid, question in todo:
                 try:
                     entry = dict(student.solve(question, mode=args.mode, samples=args.samples,
-                                               max_tokens=args.max_tokens).to_dict(), id=qid)
+                                               max_tokens=args.max_tokens, lazy=not args.all_thoughts).to_dict(), id=qid)
                 except Exception as exc:  # one bad question must not end the batch
                     entry = {"id": qid, "question": question, "answer": None, "error": str(exc)}
                 answered += entry.get("answer") is not None

@@ -5,7 +5,8 @@
     solution.answer, solution.reason, solution.thoughts[0].text
 
 Modes: `pot`, `eot`, `cot` (one thought; with samples > 1, a vote over the samples), `etd` (the
-papers' rule: PoT, else EoT, else CoT) and `vote` (majority over every thought and sample).
+papers' rule: PoT, else EoT, else CoT; by default a thought is generated only when the ones before
+it gave no answer) and `vote` (majority over every thought and sample).
 One object serves the CLI, the tutor and the benchmarks.
 """
 
@@ -81,16 +82,21 @@ class Student:
         return few_shot_prompt(question, thought) if self.few_shot else format_prompt(question, thought)
 
     def solve(self, question: str, *, mode: str = "etd", samples: int = 1, max_tokens: int = 320,
-              temperature: float | None = None, on_text=None) -> Solution:
+              temperature: float | None = None, on_text=None, lazy: bool = True) -> Solution:
         callback = (lambda _question, thought, text: on_text(thought, text)) if on_text else None
         return self.solve_batch([question], mode=mode, samples=samples, max_tokens=max_tokens,
-                                temperature=temperature, on_text=callback)[0]
+                                temperature=temperature, on_text=callback, lazy=lazy)[0]
 
     def solve_batch(self, questions: list[str], *, mode: str = "etd", samples: int = 1, max_tokens: int = 320,
-                    temperature: float | None = None, on_text=None) -> list[Solution]:
-        """Solve several questions with one engine call, prompts grouped by thought: an engine that
-        batches (CTranslate2) runs them together, and llama.cpp reuses each few-shot prefix.
-        Timings are the batch's: `generation_s` and `total_s` cover every question in it."""
+                    temperature: float | None = None, on_text=None, lazy: bool = True) -> list[Solution]:
+        """Solve several questions with one engine call per round, prompts grouped by thought: an
+        engine that batches runs them together, and llama.cpp reuses each few-shot prefix.
+
+        `lazy` (etd only): ask for the next thought only where the earlier ones gave no answer. The
+        papers' rule picks the same answer, with a fraction of the decoding when the program runs;
+        `lazy=False` generates every thought (the tutor shows them all; the benchmarks read each
+        thought's accuracy from them). Timings are the batch's: `generation_s` and `total_s` cover
+        every question in it."""
         questions = [check_question(q) for q in questions]
         if mode not in MODES:
             raise QuestionError(f"unknown mode {mode!r} (choose from {', '.join(MODES)})")
@@ -100,25 +106,34 @@ class Student:
         thoughts = [Thought(mode)] if mode in ("pot", "eot", "cot") else list(ETD_ORDER)
         if temperature is None:
             temperature = 0.0 if samples == 1 else 0.7
-        jobs = [(t, q) for t in thoughts for q in range(len(questions))]
-        prompts = [self.prompt(questions[q], t) for t, q in jobs]
-        callback = (lambda index, text: on_text(jobs[index][1], jobs[index][0], text)) if on_text else None
-        prefixes = [few_shot_text(t) if self.few_shot else "" for t, _ in jobs]
-        generations = self.engine.generate(prompts, max_tokens=max_tokens, temperature=temperature, samples=samples,
-                                           stop=list(STOP_SEQUENCES), on_text=callback, prefixes=prefixes)
-        generation_s = time.perf_counter() - started
         runs: list[list[ThoughtRun]] = [[] for _ in questions]
         results: list[list[SolverResult]] = [[] for _ in questions]
-        solver_started = time.perf_counter()
-        for (thought, q), samples_out in zip(jobs, generations):
-            for index, generation in enumerate(samples_out):
-                result: SolverResult = execute(thought, generation.text)
-                results[q].append(result)
-                runs[q].append(ThoughtRun(thought.value, index, generation.text.strip(), result.to_dict(),
-                                          generation.tokens, round(generation.seconds, 4),
-                                          None if generation.first_token_s is None else round(generation.first_token_s, 4),
-                                          generation.prompt_tokens))
-        solver_s = time.perf_counter() - solver_started
+        rounds = [[t] for t in thoughts] if mode == "etd" and lazy else [thoughts]
+        pending = list(range(len(questions)))
+        generation_s = solver_s = 0.0
+        for round_thoughts in rounds:
+            if not pending:
+                break
+            jobs = [(t, q) for t in round_thoughts for q in pending]
+            generation_started = time.perf_counter()
+            generations = self.engine.generate(
+                [self.prompt(questions[q], t) for t, q in jobs], max_tokens=max_tokens, temperature=temperature,
+                samples=samples, stop=list(STOP_SEQUENCES),
+                on_text=(lambda index, text, jobs=jobs: on_text(jobs[index][1], jobs[index][0], text)) if on_text else None,
+                prefixes=[few_shot_text(t) if self.few_shot else "" for t, _ in jobs])
+            solver_started = time.perf_counter()
+            generation_s += solver_started - generation_started
+            for (thought, q), samples_out in zip(jobs, generations):
+                for index, generation in enumerate(samples_out):
+                    result: SolverResult = execute(thought, generation.text)
+                    results[q].append(result)
+                    runs[q].append(ThoughtRun(thought.value, index, generation.text.strip(), result.to_dict(),
+                                              generation.tokens, round(generation.seconds, 4),
+                                              None if generation.first_token_s is None else round(generation.first_token_s, 4),
+                                              generation.prompt_tokens))
+            solver_s += time.perf_counter() - solver_started
+            # etd decides on each thought's first sample, so that is what settles a question.
+            pending = [q for q in pending if not any(r.ok for r, run in zip(results[q], runs[q]) if run.sample == 0)]
         total_s = time.perf_counter() - started
         solutions = []
         for question, question_runs, question_results in zip(questions, runs, results):

@@ -206,7 +206,7 @@ class TutorApp(App):
             def streamed(thought: Thought, text: str) -> None:
                 self.call_from_thread(self.query_one(f"#panel-{thought.value}", ThoughtPanel).show_text, text)
 
-            solution = self.student.solve(question, mode=mode, on_text=streamed)
+            solution = self.student.solve(question, mode=mode, on_text=streamed, lazy=False)  # every view, to teach
         except Exception as exc:  # the engine failed: say so, keep the app alive
             self.call_from_thread(self.failed, f"{type(exc).__name__}: {exc}")
             return

@@ -30,7 +30,8 @@ def select_etd(candidates: list[SolverResult]) -> Selection:
                 why = f"{thought.value.upper()} gave an answer"
                 if failed:
                     why += f" ({', '.join(failed)} failed)"
-                why += f"; {len(agree)} of {len(candidates)} thoughts agree"
+                if len(candidates) > 1:
+                    why += f"; {len(agree)} of {len(candidates)} thoughts agree"
                 return Selection(result.answer, thought, index, "etd", why, agree)
     return Selection(None, None, None, "etd", _none_reason(candidates))
 
