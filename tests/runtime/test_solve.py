@@ -180,17 +180,20 @@ def test_garbage_model_gives_a_clear_error(garbage):
 
 
 def test_real_smollm2_default_bundle(tmp_path):
-    env = dict(os.environ, ETD_HOME=str(tmp_path / "home"))
+    """With no --model: the student this checkout ships (runtime/shipped), else the untuned base."""
+    shipped = Path(__file__).resolve().parents[2] / "runtime" / "shipped" / "shipped.json"
+    expected = json.loads(shipped.read_text())["name"] if shipped.is_file() else "smollm2-base"
+    env = {k: v for k, v in os.environ.items() if k != "ETD_STUDENT_ADAPTER"} | {"ETD_HOME": str(tmp_path / "home")}
     proc = run("solve", "Tom has 5 apples and buys 7 more. How many apples does he have?", "--json",
                "--max-tokens", "48", env=env, timeout=600)
     assert proc.returncode in (0, 1), proc.stderr.decode()[-500:]
     result = json.loads(proc.stdout)
-    assert result["model"] == "smollm2-base"
+    assert result["model"] == expected
     assert_lazy_etd(result)
     assert "building the default bundle" in proc.stderr.decode()
     models = run("models", "--json", env=env)
     listing = json.loads(models.stdout)
-    assert listing["default"] == "smollm2-base" and listing["bundles"][0]["ok"]
+    assert listing["default"] == expected and listing["bundles"][0]["ok"]
 
 
 @pytest.mark.parametrize("engine", ["llama.cpp", "ctranslate2"])
