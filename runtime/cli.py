@@ -278,7 +278,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             for name, path, manifest, problem in found]}))
         return EXIT_OK
     print(f"bundles in {bundles_dir()} (default: {default}{'' if any(n == default for n, *_ in found) else ', built on first use'})")
-    missing = [name for name in packaged_bundles() if not any(n == name for n, *_ in found)]
+    missing = [name for name in packaged_bundles() if name != default and not any(n == name for n, *_ in found)]
     if missing:
         print(f"   built on first use from packaged parts: {', '.join(missing)}")
     for name, path, manifest, problem in found:
