@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from runtime.bundle import load_manifest
-from runtime.engines.base import EngineError, Generation, OnText, common_prefix_length, cut_at_stop
+from runtime.engines.base import EngineError, Generation, OnText, Until, common_prefix_length, cut_at_stop
 from runtime.student import Student
 
 CHUNK = 8  # sequences per generate call: bounds the float32 KV cache (~40 MB per sequence here)
@@ -52,7 +52,7 @@ class TransformersEngine:
         self.load_seconds = time.perf_counter() - started
 
     def generate(self, prompts, *, max_tokens, temperature, samples, stop, on_text: OnText | None = None,
-                 prefixes: list[str] | None = None):
+                 until: Until | None = None, prefixes: list[str] | None = None):
         # The shared prefix is found from the tokens themselves (prompts sorted, grouped by it).
         jobs = [(index, prompt) for index, prompt in enumerate(prompts) for _ in range(samples)]
         # Prompts of one thought share a long few-shot prefix: batch them together and compute
@@ -63,7 +63,8 @@ class TransformersEngine:
         for chunk in group_by_prefix(jobs, tokens):
             encoded = [tokens[index] for index, _ in chunk]
             started = time.perf_counter()
-            outputs = self._generate_chunk(encoded, max_tokens=max_tokens, temperature=temperature, stop=stop)
+            outputs = self._generate_chunk(encoded, max_tokens=max_tokens, temperature=temperature, stop=stop,
+                                           until=until)
             seconds = time.perf_counter() - started
             for (index, _), ids, generated in zip(chunk, encoded, outputs):
                 text = cut_at_stop(self.tokenizer.decode(generated, skip_special_tokens=True), stop)
@@ -72,7 +73,8 @@ class TransformersEngine:
                 results[index].append(Generation(text, len(ids), len(generated), seconds, None))
         return results
 
-    def _generate_chunk(self, encoded: list[list[int]], *, max_tokens, temperature, stop) -> list[list[int]]:
+    def _generate_chunk(self, encoded: list[list[int]], *, max_tokens, temperature, stop,
+                        until: Until | None = None) -> list[list[int]]:
         torch = self.torch
         shared = common_prefix_length(encoded)
         shared = min(shared, min(len(ids) for ids in encoded) - 1)   # at least one new token each
@@ -85,6 +87,8 @@ class TransformersEngine:
         options = dict(max_new_tokens=max_tokens, pad_token_id=pad)
         if stop:
             options.update(stop_strings=list(stop), tokenizer=self.tokenizer)
+        if until is not None:
+            options["stopping_criteria"] = [self._until_criterion(len(rows[0]), until)]
         if temperature > 0:
             options.update(do_sample=True, temperature=temperature, top_k=40)
         else:
@@ -94,6 +98,21 @@ class TransformersEngine:
                 options["past_key_values"] = self._prefilled_cache(prefix, len(rows), len(rows[0]) + max_tokens)
             output = self.model.generate(input_ids=torch.tensor(rows), attention_mask=torch.tensor(mask), **options)
         return [[t for t in row[len(rows[0]):].tolist() if t != pad] for row in output]
+
+    def _until_criterion(self, width: int, until: Until):
+        """`until` as a transformers stopping criterion: asked per row when its last token holds a
+        newline, with the row's generated text."""
+        from transformers import StoppingCriteria
+
+        tokenizer, torch = self.tokenizer, self.torch
+
+        class UntilCriterion(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                return torch.tensor([
+                    "\n" in tokenizer.decode(row[-1:]) and until(tokenizer.decode(row[width:], skip_special_tokens=True))
+                    for row in input_ids.tolist()], dtype=torch.bool, device=input_ids.device)
+
+        return UntilCriterion()
 
     def _prefilled_cache(self, prefix: list[int], batch: int, length: int):
         """A static KV cache for `batch` rows whose first len(prefix) positions hold the prefix.

@@ -102,7 +102,8 @@ def to_markdown(results: dict) -> str:
         "",
         f"Datasets: {', '.join(settings['datasets'])}" + (f" ({limits})" if limits else "")
         + (f", first {settings['limit']} of each" if settings["limit"] else "")
-        + f"; modes {', '.join(settings['modes'])}; greedy, max {settings['max_tokens']} tokens per generation; "
+        + f"; modes {', '.join(settings['modes'])}; greedy, max {settings['max_tokens']} tokens per generation"
+        + (" (or until it loops: `repeating` below)" if settings.get("run_version", 1) >= 3 else "") + "; "
         f"accuracy from batch mode ({settings['batch_size']} questions per engine call), latency from "
         f"{settings['latency_sample']} questions per mode solved one at a time"
         + (" (etd as `runtime solve` does it: a thought only where the ones before it gave no answer)"

@@ -33,7 +33,8 @@ from runtime.thoughts import FORMAT_VERSION
 from .device import profile
 from .targets import Target
 
-RUN_VERSION = 2  # 2: etd latency is timed the way `runtime solve` runs it (lazily)
+# 2: etd latency is timed the way `runtime solve` runs it (lazily); 3: generations end at a loop
+RUN_VERSION = 3
 
 
 class RunError(Exception):

@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--all-thoughts", action="store_true",
                        help="etd: generate every thought, not only until one gives an answer (same answer, slower)")
     solve.add_argument("--threads", type=int, help="CPU threads (default: measured best per engine)")
-    solve.add_argument("--max-tokens", type=int, default=320, help="longest thought (default 320 tokens)")
+    solve.add_argument("--max-tokens", type=int, default=320,
+                       help="longest thought (default 320 tokens); a thought that starts repeating one line stops sooner")
     solve.add_argument("--seed", type=int, default=0)
     solve.add_argument("--json", action="store_true", help="print the result as one JSON object")
     solve.set_defaults(handler=cmd_solve)

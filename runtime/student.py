@@ -20,7 +20,7 @@ from .bundle import Manifest, open_bundle
 from .engines import Engine, EngineError, open_engine
 from .fewshot import few_shot_prompt, few_shot_text
 from .solver import SolverResult, execute, select_etd, select_vote
-from .thoughts import ETD_ORDER, STOP_SEQUENCES, Thought, format_prompt
+from .thoughts import ETD_ORDER, LOOP_LINES, STOP_SEQUENCES, Thought, format_prompt, is_looping
 
 MODES = ("etd", "vote", "pot", "eot", "cot")
 MAX_QUESTION_CHARS = 2_000
@@ -118,14 +118,14 @@ class Student:
             generation_started = time.perf_counter()
             generations = self.engine.generate(
                 [self.prompt(questions[q], t) for t, q in jobs], max_tokens=max_tokens, temperature=temperature,
-                samples=samples, stop=list(STOP_SEQUENCES),
+                samples=samples, stop=list(STOP_SEQUENCES), until=is_looping,
                 on_text=(lambda index, text, jobs=jobs: on_text(jobs[index][1], jobs[index][0], text)) if on_text else None,
                 prefixes=[few_shot_text(t) if self.few_shot else "" for t, _ in jobs])
             solver_started = time.perf_counter()
             generation_s += solver_started - generation_started
             for (thought, q), samples_out in zip(jobs, generations):
                 for index, generation in enumerate(samples_out):
-                    result: SolverResult = execute(thought, generation.text)
+                    result = run_rationale(thought, generation.text)
                     results[q].append(result)
                     runs[q].append(ThoughtRun(thought.value, index, generation.text.strip(), result.to_dict(),
                                               generation.tokens, round(generation.seconds, 4),
@@ -156,6 +156,15 @@ class Student:
 
     def close(self) -> None:
         self.engine.close()
+
+
+def run_rationale(thought: Thought, text: str) -> SolverResult:
+    """The solver's verdict on a generation; one that ended in a loop is a failure of its own kind
+    (its text stops mid-loop, so whatever the solver made of it would be an accident)."""
+    if is_looping(text):
+        return SolverResult.failure(thought, "repeating", f"the rationale looped (the same line, numbers "
+                                    f"aside, {LOOP_LINES} times over); generation stopped there")
+    return execute(thought, text)
 
 
 def check_question(question: str) -> str:

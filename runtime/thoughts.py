@@ -18,6 +18,7 @@ Datasets and model bundles store the version, and loading one with another versi
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 FORMAT_VERSION = "etd-1"
@@ -46,6 +47,15 @@ ETD_ORDER: tuple[Thought, ...] = (Thought.POT, Thought.EOT, Thought.COT)
 STOP_SEQUENCES: tuple[str, ...] = ("\nQuestion:", "\n\n\n")
 
 COT_ANSWER_TEMPLATE = "The answer is {answer}."
+
+# A small student can fall into a loop (`x_2 = x * 16`, `x_3 = x_2 * 16`, ...) until max_tokens. A
+# run of this many complete lines that are the same but for their numbers (or a cycle of up to three
+# such lines repeated as often) ends the generation. No gold rationale in the 42,547-record ETD
+# training set has such a run (legitimate chains reach 6-7 lines: the days of a week); in the
+# step-1,050 student's records 24% of programs looped, and none of the looping texts was right.
+LOOP_LINES = 8
+LOOP_MAX_PERIOD = 3
+_DIGITS = re.compile(r"\d+(?:\.\d+)?")
 
 
 class FormatVersionError(ValueError):
@@ -97,6 +107,20 @@ def format_number(value: float | int) -> str:
     if value.is_integer() and abs(value) < 1e15:
         return str(int(value))
     return f"{value:.6f}".rstrip("0").rstrip(".")
+
+
+def is_looping(text: str) -> bool:
+    """Do the last complete lines of `text` repeat one line shape (numbers aside), or a cycle of
+    up to `LOOP_MAX_PERIOD` shapes, `LOOP_LINES` times over? The partial last line is ignored, so a
+    generation can be checked as it streams."""
+    lines = text.split("\n")[:-1][-LOOP_LINES * LOOP_MAX_PERIOD:]
+    shapes = [_DIGITS.sub("#", line.strip()) for line in lines]
+    for period in range(1, LOOP_MAX_PERIOD + 1):
+        span = LOOP_LINES * period
+        tail = shapes[-span:]
+        if len(tail) == span and any(tail[:period]) and all(s == tail[i % period] for i, s in enumerate(tail)):
+            return True
+    return False
 
 
 def check_format_version(found: str | None, *, what: str = "this file") -> None:

@@ -7,6 +7,9 @@ from typing import Callable, Protocol
 
 # Called with (prompt index, text so far) as tokens arrive, where the engine streams.
 OnText = Callable[[int, str], None]
+# Called with a generation's text so far each time it completes a line: True ends that generation
+# (text kept), e.g. `thoughts.is_looping`.
+Until = Callable[[str], bool]
 
 
 class EngineError(Exception):
@@ -27,11 +30,12 @@ class Engine(Protocol):
     load_seconds: float
 
     def generate(self, prompts: list[str], *, max_tokens: int, temperature: float, samples: int,
-                 stop: list[str], on_text: OnText | None = None,
+                 stop: list[str], on_text: OnText | None = None, until: Until | None = None,
                  prefixes: list[str] | None = None) -> list[list[Generation]]:
-        """`samples` generations for each prompt (greedy when temperature is 0). `prefixes[i]`, where
-        given, is the part of `prompts[i]` that does not depend on the question (few-shot examples):
-        an engine may compute it once and reuse it."""
+        """`samples` generations for each prompt (greedy when temperature is 0), each ending at
+        max_tokens, its first stop string (cut off) or the first completed line `until` accepts.
+        `prefixes[i]`, where given, is the part of `prompts[i]` that does not depend on the
+        question (few-shot examples): an engine may compute it once and reuse it."""
         ...
 
     def close(self) -> None:
@@ -44,6 +48,11 @@ def cut_at_stop(text: str, stop: list[str]) -> str:
         if index >= 0:
             text = text[:index]
     return text
+
+
+def ends_line(old: str, new: str) -> bool:
+    """Did the text grow from `old` to `new` by a piece holding a newline (a line completed)?"""
+    return "\n" in new[len(old):] if new.startswith(old) else "\n" in new
 
 
 def common_prefix_length(sequences: list[list]) -> int:

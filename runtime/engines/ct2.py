@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from .base import EngineError, Generation, OnText, common_prefix_length, cut_at_stop
+from .base import EngineError, Generation, OnText, Until, common_prefix_length, cut_at_stop
 
 
 def default_threads() -> int:
@@ -41,7 +41,7 @@ class CTranslate2Engine:
         self.end_token = json.loads(config.read_text()).get("eos_token") if config.exists() else None
 
     def generate(self, prompts, *, max_tokens, temperature, samples, stop, on_text: OnText | None = None,
-                 prefixes: list[str] | None = None):
+                 until: Until | None = None, prefixes: list[str] | None = None):
         options = dict(max_length=max_tokens, include_prompt_in_result=False)
         if self.end_token:
             options["end_token"] = self.end_token
@@ -71,7 +71,7 @@ class CTranslate2Engine:
                 owners += [index] * samples
             started = time.perf_counter()
             output = self.generator.generate_batch(batch, **options, **({"static_prompt": static} if static else {}),
-                                                   callback=self._stopper(len(batch), stop))
+                                                   callback=self._stopper(len(batch), stop, until))
             seconds = time.perf_counter() - started
             for owner, tokens, result in zip(owners, batch, output):
                 ids = result.sequences_ids[0]
@@ -82,10 +82,11 @@ class CTranslate2Engine:
                 results[owner].append(Generation(text, len(static) + len(tokens), len(ids), seconds, None))
         return results
 
-    def _stopper(self, size: int, stop: list[str]):
+    def _stopper(self, size: int, stop: list[str], until: Until | None):
         """End each sequence at its first stop sequence, as llama.cpp does: without it CTranslate2
         decodes every sequence to max_tokens (one base-model PoT question at a time on 2 busy cores:
-        median 6.2 -> 3.3 s; a batch still runs as long as its longest sequence)."""
+        median 6.2 -> 3.3 s; a batch still runs as long as its longest sequence). `until` is asked
+        when a token holds a newline, with the whole text so far."""
         generated: list[list[int]] = [[] for _ in range(size)]
         longest = max((len(self.tokenizer.encode(s, add_special_tokens=False).ids) for s in stop), default=1) + 2
 
@@ -93,7 +94,10 @@ class CTranslate2Engine:
             ids = generated[result.batch_id]
             ids.append(result.token_id)
             tail = self.tokenizer.decode(ids[-longest:], skip_special_tokens=True)
-            return any(marker in tail for marker in stop)
+            if any(marker in tail for marker in stop):
+                return True
+            return (until is not None and "\n" in self.tokenizer.decode([result.token_id], skip_special_tokens=True)
+                    and until(self.tokenizer.decode(ids, skip_special_tokens=True)))
 
         return step
 

@@ -12,7 +12,7 @@ import os
 import time
 from pathlib import Path
 
-from .base import EngineError, Generation, OnText
+from .base import EngineError, Generation, OnText, Until, ends_line
 from .llamacpp_batch import generate_greedy_batch
 
 
@@ -45,10 +45,10 @@ class LlamaCppEngine:
         self.batch_size = batch_size  # sequences decoded together (greedy); 1 = one at a time
 
     def generate(self, prompts, *, max_tokens, temperature, samples, stop, on_text: OnText | None = None,
-                 prefixes: list[str] | None = None):
+                 until: Until | None = None, prefixes: list[str] | None = None):
         # `prefixes` needs no handling: the shared token prefix is found from the prompts themselves.
         if temperature == 0 and samples == 1 and len(prompts) > 1 and self.batch_size > 1:
-            return self._generate_batched(prompts, max_tokens=max_tokens, stop=stop, on_text=on_text)
+            return self._generate_batched(prompts, max_tokens=max_tokens, stop=stop, on_text=on_text, until=until)
         # One at a time: llama.cpp keeps the KV cache of the tokens the next prompt starts with, so
         # prompts of one thought in a row evaluate only their question.
         results = []
@@ -67,14 +67,17 @@ class LlamaCppEngine:
                     if first is None:
                         first = time.perf_counter() - started
                     count += 1
-                    text += choice["text"]
+                    before, text = text, text + choice["text"]
                     if on_text:
                         on_text(index, text)
+                    if until is not None and ends_line(before, text) and until(text):
+                        stream.close()  # ends the generation where it stands
+                        break
                 generations.append(Generation(text, prompt_tokens, count, time.perf_counter() - started, first))
             results.append(generations)
         return results
 
-    def _generate_batched(self, prompts, *, max_tokens, stop, on_text):
+    def _generate_batched(self, prompts, *, max_tokens, stop, on_text, until):
         """Greedy, `batch_size` prompts per forward pass (in the order given, so prompts of one
         thought, which share their few-shot prefix, go together)."""
         tokenized = [self._tokenize(p, max_tokens) for p in prompts]
@@ -82,7 +85,7 @@ class LlamaCppEngine:
         for start in range(0, len(prompts), self.batch_size):
             callback = (lambda index, text, start=start: on_text(start + index, text)) if on_text else None
             chunk = generate_greedy_batch(self.llm, tokenized[start:start + self.batch_size], max_tokens=max_tokens,
-                                          stop=stop, threads=self.threads, on_text=callback)
+                                          stop=stop, threads=self.threads, on_text=callback, until=until)
             results.extend([generation] for generation in chunk)
         return results
 

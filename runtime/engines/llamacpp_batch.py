@@ -18,15 +18,16 @@ from typing import Callable
 
 import numpy as np
 
-from .base import EngineError, Generation, common_prefix_length, cut_at_stop
+from .base import EngineError, Generation, Until, common_prefix_length, cut_at_stop, ends_line
 
 BATCH_TOKENS = 512  # tokens per llama_decode call while reading prompts
 
 
 def generate_greedy_batch(llm, prompts: list[list[int]], *, max_tokens: int, stop: list[str], threads: int,
-                          on_text: Callable[[int, str], None] | None = None) -> list[Generation]:
+                          on_text: Callable[[int, str], None] | None = None,
+                          until: Until | None = None) -> list[Generation]:
     """One greedy generation per tokenized prompt; text is cut at the first stop string, like
-    llama-cpp-python's `create_completion(stop=...)`."""
+    llama-cpp-python's `create_completion(stop=...)`, and ends where `until` accepts it."""
     import llama_cpp
 
     count = len(prompts)
@@ -102,10 +103,11 @@ def generate_greedy_batch(llm, prompts: list[list[int]], *, max_tokens: int, sto
                 generated[s].append(token)
                 text = llm.detokenize(generated[s]).decode("utf-8", errors="ignore")
                 cut = cut_at_stop(text, stop)
+                ended = until is not None and ends_line(texts[s], cut) and until(cut)
                 texts[s] = cut
                 if on_text:
                     on_text(s, cut)
-                if cut != text or len(generated[s]) >= max_tokens:
+                if cut != text or ended or len(generated[s]) >= max_tokens:
                     seconds[s] = time.perf_counter() - started
                     continue
                 still.append(s)

@@ -20,6 +20,7 @@ ERROR_KINDS = (
     "no_solution",   # EoT: inconsistent system
     "many_solutions",  # EoT: `ans` not determined, or several values
     "too_complex",   # EoT: too many equations or unknowns, nesting too deep
+    "repeating",     # the generation looped (thoughts.is_looping) and was stopped; not run
     "crashed",       # the sandbox worker died in a way it should not
     "internal",      # a bug in the solver itself
 )

@@ -238,6 +238,44 @@ def test_ct2_static_prefix_gives_the_same_text(student):
         engine.close()
 
 
+def test_every_engine_ends_a_generation_at_the_line_until_accepts(student):
+    """`until` (how a looping rationale is stopped) ends each sequence right after the first line
+    it accepts, text kept, on every decoding path: llama.cpp batched and streamed, CTranslate2 and
+    the float32 reference."""
+    from benchmarks.reference import TransformersEngine
+    from runtime.engines.ct2 import CTranslate2Engine
+    from runtime.engines.llamacpp import LlamaCppEngine
+    from runtime.thoughts import STOP_SEQUENCES, Thought, format_prompt
+
+    bundle, problems = student
+    batched = LlamaCppEngine(next(bundle.glob("*.gguf")), threads=2, batch_size=8)
+    streamed = LlamaCppEngine(next(bundle.glob("*.gguf")), threads=2, batch_size=1)
+    engines = [batched, streamed, CTranslate2Engine(bundle / "ct2-float32", bundle / "tokenizer.json"),
+               TransformersEngine(str(bundle.parent / "run" / "final"))]
+    prompts = [format_prompt(p.question, t) for t in (Thought.POT, Thought.COT) for p in problems]
+    options = dict(max_tokens=96, temperature=0.0, samples=1, stop=list(STOP_SEQUENCES))
+    asked: list[str] = []
+
+    def one_line(text: str) -> bool:
+        asked.append(text)
+        return text.count("\n") >= 1
+
+    try:
+        for engine in engines:
+            full = [g[0] for g in engine.generate(prompts, **options)]
+            asked.clear()
+            cut = [g[0] for g in engine.generate(prompts, until=one_line, **options)]
+            assert asked and all(text.count("\n") == 1 for text in asked), engine   # asked as a line completes
+            for whole, short in zip(full, cut):
+                head = whole.text.split("\n")[0] + "\n"
+                assert whole.text.strip().count("\n") >= 1, whole.text    # the memorised rationales run longer
+                assert whole.text.startswith(short.text) and short.text.startswith(head), (engine, short.text)
+                assert "\n" not in short.text[len(head):] and short.tokens < whole.tokens
+    finally:
+        for engine in engines:
+            engine.close()
+
+
 def test_shipped_adapter_becomes_the_default_student(tmp_path):
     """A LoRA adapter on the real SmolLM2 base, shipped the way the trained student ships: the
     runtime builds the default bundle from base GGUF + adapter with no torch, and it computes what

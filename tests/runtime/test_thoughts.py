@@ -1,7 +1,7 @@
 import pytest
 
-from runtime.thoughts import (FORMAT_VERSION, PROMPTS, FormatVersionError, Thought, check_format_version,
-                              format_cot_answer, format_example, format_prompt, parse_thought)
+from runtime.thoughts import (FORMAT_VERSION, LOOP_LINES, PROMPTS, FormatVersionError, Thought, check_format_version,
+                              format_cot_answer, format_example, format_prompt, is_looping, parse_thought)
 
 
 def test_prompts_are_the_papers():
@@ -27,3 +27,39 @@ def test_unknown_thought_and_version():
     check_format_version(FORMAT_VERSION)
     with pytest.raises(FormatVersionError, match="rebuild"):
         check_format_version("etd-0", what="model bundle")
+
+
+def test_a_rationale_that_loops_is_recognised_as_its_lines_complete():
+    chain = "x = 16 / 3\n" + "".join(f"x_{i} = x_{i - 1} * 4\n" for i in range(2, 2 + LOOP_LINES))
+    assert is_looping(chain)
+    assert not is_looping(chain[:-1])                       # the last line is not complete yet
+    assert not is_looping(chain.split("\n", 2)[-1] + "ans = x_9\n")  # one line short, then it ends
+    # a week of days is a legitimate chain: seven lines of one shape
+    week = "".join(f"day_{i} = day_{i - 1} + 2\n" for i in range(2, 9)) + "ans = day_8\n"
+    assert not is_looping(week)
+    # a cycle of two shapes, and the same sentence over and over
+    cycle = "".join(f"a_{i} = a_{i - 1} * 2\nb_{i} = a_{i} + 1\n" for i in range(1, 1 + LOOP_LINES))
+    assert is_looping(cycle) and not is_looping("".join(cycle.splitlines(True)[:-2]))
+    assert is_looping("She has 5 apples.\n" * LOOP_LINES)
+    assert not is_looping("\n" * 40) and not is_looping("") and not is_looping("ans = 1")
+
+
+def test_a_looping_generation_is_a_failure_of_its_own_kind():
+    from runtime.student import run_rationale
+
+    program = "ans = 3\n" + "".join(f"x_{i} = {i} * 2\n" for i in range(LOOP_LINES))
+    result = run_rationale(Thought.POT, program)
+    assert result.answer is None and result.error_kind == "repeating" and "looped" in result.error
+    assert run_rationale(Thought.POT, "ans = 3\nx_1 = 2\n").answer == 3   # the same program short of a loop runs
+
+
+def test_no_gold_rationale_counts_as_looping(data_dir):
+    """What the student is taught never trips the loop stop (at LOOP_LINES = 5 some would)."""
+    from distill.problems import load_problems
+    from distill.teachers.gold import GoldTeacher
+
+    teacher = GoldTeacher()
+    texts = [candidate.text for problem in load_problems("gsm8k", "train", data_dir).problems
+             for candidate in teacher.generate(problem, list(Thought))]
+    assert len(texts) > 20_000
+    assert not [text for text in texts if is_looping(format_example("Q", "pot", text).target)]
