@@ -43,8 +43,9 @@ PROMPTS: dict[Thought, str] = {
 # The paper's selection order for `etd` mode: a program that runs beats equations, which beat prose.
 ETD_ORDER: tuple[Thought, ...] = (Thought.POT, Thought.EOT, Thought.COT)
 
-# A model that keeps writing after its rationale starts a new "Question:" block; stop there.
-STOP_SEQUENCES: tuple[str, ...] = ("\nQuestion:", "\n\n\n")
+# A model that keeps writing after its rationale starts a new block: a "Question:", or (the untuned
+# base after few-shot examples, 4-9% of its tokens) a thought's instruction line again. Stop there.
+STOP_SEQUENCES: tuple[str, ...] = ("\nQuestion:", "\n\n\n", *(f"\n{line}" for line in PROMPTS.values()))
 
 COT_ANSWER_TEMPLATE = "The answer is {answer}."
 

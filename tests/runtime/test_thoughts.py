@@ -1,7 +1,9 @@
 import pytest
 
-from runtime.thoughts import (FORMAT_VERSION, LOOP_LINES, PROMPTS, FormatVersionError, Thought, check_format_version,
-                              format_cot_answer, format_example, format_prompt, is_looping, parse_thought)
+from runtime.engines.base import cut_at_stop
+from runtime.thoughts import (FORMAT_VERSION, LOOP_LINES, PROMPTS, STOP_SEQUENCES, FormatVersionError, Thought,
+                              check_format_version, format_cot_answer, format_example, format_prompt, is_looping,
+                              parse_thought)
 
 
 def test_prompts_are_the_papers():
@@ -53,8 +55,16 @@ def test_a_looping_generation_is_a_failure_of_its_own_kind():
     assert run_rationale(Thought.POT, "ans = 3\nx_1 = 2\n").answer == 3   # the same program short of a loop runs
 
 
-def test_no_gold_rationale_counts_as_looping(data_dir):
-    """What the student is taught never trips the loop stop (at LOOP_LINES = 5 some would)."""
+def test_a_new_block_ends_the_generation():
+    program = "x = 16 - 3 - 4\nans = x * 2"
+    # the untuned base, after few-shot examples, writes its instruction line again and goes on
+    assert cut_at_stop(program + "\n\nLet's break down the code step by step\nx = 1\n", list(STOP_SEQUENCES)) == program + "\n"
+    assert cut_at_stop(program + "\nQuestion: How many?", list(STOP_SEQUENCES)) == program
+
+
+def test_no_gold_rationale_counts_as_looping_or_holds_a_stop(data_dir):
+    """What the student is taught never trips the loop stop (at LOOP_LINES = 5 some would) and
+    never holds a stop sequence."""
     from distill.problems import load_problems
     from distill.teachers.gold import GoldTeacher
 
@@ -62,4 +72,6 @@ def test_no_gold_rationale_counts_as_looping(data_dir):
     texts = [candidate.text for problem in load_problems("gsm8k", "train", data_dir).problems
              for candidate in teacher.generate(problem, list(Thought))]
     assert len(texts) > 20_000
-    assert not [text for text in texts if is_looping(format_example("Q", "pot", text).target)]
+    targets = [format_example("Q", "pot", text).target for text in texts]
+    assert not [target for target in targets if is_looping(target)]
+    assert not [target for target in targets if cut_at_stop(target, list(STOP_SEQUENCES)) != target]
