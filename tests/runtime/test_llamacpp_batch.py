@@ -47,6 +47,8 @@ def test_stops_and_token_limits_apply_per_sequence(student, engine):
         alone = run(engine, prompts, batch_size=1, **options)
         together = run(engine, prompts, batch_size=8, **options)
         assert [g.text for g in together] == [g.text for g in alone], options
+        # in pairs: each chunk sizes its own context and shared prefix
+        assert [g.text for g in run(engine, prompts, batch_size=2, **options)] == [g.text for g in alone], options
         limit = options.get("max_tokens", 96)
         assert all(g.tokens <= limit for g in together)
         assert not any(s in g.text for g in together for s in options.get("stop", []))
