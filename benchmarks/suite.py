@@ -2,7 +2,8 @@
 
     results/NAME/
       run.json                 the run's settings, problem list hash and device profile
-      records/LABEL.jsonl      one line per (mode, problem): each thought, its answer, right or not
+      records/LABEL.jsonl      one line per (mode, problem): each thought, its answer, right or not;
+                               gzipped to LABEL.jsonl.gz once the target's records are complete
       latency/LABEL.jsonl      one line per single-question solve: end-to-end timings
       targets/LABEL.json       load time, size on disk, peak RSS (from the parent, via wait4)
       results.json, results.md, *.png   written by `report.write_reports`
@@ -14,6 +15,7 @@ at a time, the way a user asks. A rerun with the same settings skips finished li
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import math
@@ -26,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from runtime.files import RunFolderError, claim_run_folder, write_text_atomic
+from runtime.files import RunFolderError, claim_run_folder, write_bytes_atomic, write_text_atomic
 from runtime.student import MODES
 from runtime.thoughts import FORMAT_VERSION
 
@@ -126,16 +128,42 @@ def latency_problems(problems: list[tuple[str, object]], datasets: list[str], sa
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    """Complete lines only: a line cut by a kill is dropped (and redone on resume)."""
-    if not path.exists():
+    """Complete lines only: a line cut by a kill is dropped (and redone on resume). Reads PATH.gz
+    where the plain file is not there (a finished target's records)."""
+    if path.exists():
+        text = path.read_text(encoding="utf-8")
+    elif gzipped(path).exists():
+        text = gzip.decompress(gzipped(path).read_bytes()).decode("utf-8")
+    else:
         return []
     rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError:
             continue
     return rows
+
+
+def gzipped(path: Path) -> Path:
+    return path.with_name(path.name + ".gz")
+
+
+def write_jsonl_gz(path: Path, rows: list[dict]) -> None:
+    """ROWS -> PATH.gz, then PATH goes: a full run's records are tens of MB of JSON. The .gz is
+    complete before the plain file goes, so a kill in between leaves both (the plain one wins)."""
+    data = "".join(json.dumps(row) + "\n" for row in rows).encode("utf-8")
+    write_bytes_atomic(gzipped(path), gzip.compress(data, mtime=0))
+    path.unlink(missing_ok=True)
+
+
+def expand_jsonl(path: Path) -> None:
+    """PATH.gz -> PATH, so that more lines can be appended; a plain file already there is the newer."""
+    packed = gzipped(path)
+    if packed.exists():
+        if not path.exists():
+            write_bytes_atomic(path, gzip.decompress(packed.read_bytes()))
+        packed.unlink()
 
 
 def trim_partial_line(path: Path) -> None:

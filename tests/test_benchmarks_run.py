@@ -1,6 +1,7 @@
 """`benchmarks run` end to end on the tiny memorising student: every report file and field, resume,
 a memory cap that is too small, and `benchmarks compare`."""
 
+import gzip
 import json
 import subprocess
 import sys
@@ -15,6 +16,12 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def benchmarks(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "benchmarks.cli", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def finished_records(out: Path, label: str) -> list[dict]:
+    """A finished target's records: gzipped, the plain file gone."""
+    assert not (out / "records" / f"{label}.jsonl").exists()
+    return [json.loads(line) for line in gzip.decompress((out / "records" / f"{label}.jsonl.gz").read_bytes()).splitlines()]
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +88,11 @@ def test_per_problem_records_are_usable_later(run):
     out, _, _, _, problems = run
     by_id = {p.id: p for p in problems}
     for label in ("bundle-f16", "bundle-ct2-float32", "bundle-fp32-reference"):
-        rows = [json.loads(line) for line in (out / "records" / f"{label}.jsonl").read_text().splitlines()]
+        rows = finished_records(out, label)
         assert sorted((r["mode"], r["id"]) for r in rows) == sorted((m, p.id) for m in ("etd", "pot") for p in problems)
+        # A problem's rows side by side (so gzip finds the derived copies of its texts).
+        ids = [r["id"] for r in rows]
+        assert all(ids[i] == ids[i + 1] for i in range(0, len(ids), 2))
         for row in rows:
             problem = by_id[row["id"]]
             assert row["gold"] == problem.answer and "question" not in row   # ids only: no dataset text copied
@@ -114,14 +124,18 @@ def test_markdown_and_plots(run):
 def test_rerun_resumes_without_duplicates(run):
     out, args, *_ = run
     records = out / "records" / "bundle-f16.jsonl"
-    lines = records.read_text().splitlines()
-    # As if killed mid-write: two whole lines lost and half of a third.
-    records.write_text("\n".join(lines[:5]) + "\n" + lines[5][:40])
-    proc = benchmarks(*args)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    again = [json.loads(line) for line in records.read_text().splitlines()]
-    assert len(again) == 8 and len({(r["mode"], r["id"]) for r in again}) == 8
-    assert json.loads((out / "results.json").read_text())["complete"] is True
+    lines = [json.dumps(row) for row in finished_records(out, "bundle-f16")]
+    # As if killed mid-write: two whole lines lost and half of a third. Then the same, the .gz still
+    # there (killed between writing it and removing the plain file): the plain file, being appended, wins.
+    for keep_packed in (False, True):
+        if not keep_packed:
+            (out / "records" / "bundle-f16.jsonl.gz").unlink()
+        records.write_text("\n".join(lines[:5]) + "\n" + lines[5][:40])
+        proc = benchmarks(*args)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        again = finished_records(out, "bundle-f16")
+        assert len(again) == 8 and len({(r["mode"], r["id"]) for r in again}) == 8
+        assert json.loads((out / "results.json").read_text())["complete"] is True
 
 
 def test_other_settings_into_the_same_folder_are_refused(run):
@@ -158,9 +172,8 @@ def test_compare_two_runs(run, student, data_dir, tmp_path):
     assert pot["all"] == {"a": 100.0, "b": 100.0, "points": 0.0, "ratio": 1.0}
     assert pot["latency_p50_ratio"] > 0
     # Generated on its own, pot gives the texts the first run read from its etd generations.
-    derived = {r["id"]: r for r in map(json.loads, (out / "records" / "bundle-f16.jsonl").read_text().splitlines())
-               if r["mode"] == "pot"}
-    alone = list(map(json.loads, (tmp_path / "b" / "records" / "bundle-f16.jsonl").read_text().splitlines()))
+    derived = {r["id"]: r for r in finished_records(out, "bundle-f16") if r["mode"] == "pot"}
+    alone = finished_records(tmp_path / "b", "bundle-f16")
     assert len(alone) == 2 and all("derived_from" not in r for r in alone)
     for row in alone:
         assert row["thoughts"][0]["text"] == derived[row["id"]]["thoughts"][0]["text"]
