@@ -69,8 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
                                               "per model label present in both (or the first model of each).")
     compare.add_argument("a", type=Path, help="baseline results folder (or its results.json)")
     compare.add_argument("b", type=Path, help="results folder to compare with it")
+    compare.add_argument("--modes", help="comma-separated modes to show (default: every mode both runs measured)")
     compare.add_argument("--json", action="store_true", help="print the differences as JSON")
     compare.set_defaults(handler=cmd_compare)
+
+    card = commands.add_parser(
+        "card", help="refresh the result tables a document (MODEL_CARD.md) takes from result folders",
+        description="Regenerate every block of FILE between '<!-- generated: SOURCE -->' and "
+                    "'<!-- end generated -->'. SOURCE is a `benchmarks compare A B [--modes M]` command "
+                    "(its table without the title) or PATH#HEADING (that section of a results.md); paths "
+                    "are relative to FILE's folder. The rest of FILE is left as it is.",
+        epilog="Exit status: 0 up to date (or rewritten), 1 with --check when a block is out of date, 2 on errors.")
+    card.add_argument("file", type=Path, help="the document, e.g. MODEL_CARD.md")
+    card.add_argument("--check", action="store_true", help="change nothing; exit 1 if a block is out of date")
+    card.set_defaults(handler=cmd_card)
     return parser
 
 
@@ -141,10 +153,27 @@ def show(results: dict, args: argparse.Namespace) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from . import compare
+    from . import compare, suite
 
-    differences = compare.compare(compare.load_results(args.a), compare.load_results(args.b))
+    modes = suite.parse_modes(args.modes) if args.modes else None
+    differences = compare.compare(compare.load_results(args.a), compare.load_results(args.b), modes)
     print(json.dumps(differences, indent=2) if args.json else compare.to_markdown(differences))
+    return 0
+
+
+def cmd_card(args: argparse.Namespace) -> int:
+    from . import card
+
+    text = args.file.read_text(encoding="utf-8")
+    refreshed, stale = card.refresh(text, args.file.resolve().parent)
+    for source in stale:
+        print(f"{'out of date' if args.check else 'refreshed'}: {source}", file=sys.stderr)
+    if args.check:
+        return 1 if stale else 0
+    if stale:
+        write_text_atomic(args.file, refreshed)
+    else:
+        print(f"{args.file}: up to date", file=sys.stderr)
     return 0
 
 
@@ -154,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     from .suite import RunError
     from .targets import TargetError
 
+    # CardError and CompareError are ValueErrors.
     return run_command("benchmarks", build_parser().parse_args(argv), (OSError, RunError, TargetError, ValueError))
 
 

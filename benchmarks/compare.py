@@ -28,7 +28,8 @@ def load_results(path: Path) -> dict:
         raise CompareError(f"{file} is not valid JSON: {exc}") from None
 
 
-def compare(a: dict, b: dict) -> dict:
+def compare(a: dict, b: dict, modes: list[str] | None = None) -> dict:
+    """B against A; `modes` keeps only those modes (default: every mode both runs measured)."""
     rows_a = {r["label"]: r for r in a["targets"]}
     rows_b = {r["label"]: r for r in b["targets"]}
     pairs = [(label, label) for label in rows_a if label in rows_b]
@@ -37,21 +38,21 @@ def compare(a: dict, b: dict) -> dict:
     compared = []
     for label_a, label_b in pairs:
         ra, rb = rows_a[label_a], rows_b[label_b]
-        modes = {}
-        for mode in [m for m in ra["accuracy"] if m in rb["accuracy"]]:
+        per_mode = {}
+        for mode in [m for m in ra["accuracy"] if m in rb["accuracy"] and (modes is None or m in modes)]:
             acc_a, acc_b = ra["accuracy"][mode], rb["accuracy"][mode]
             datasets = {}
             for dataset in [d for d in acc_a["datasets"] if d in acc_b["datasets"]]:
                 datasets[dataset] = _difference(acc_a["datasets"][dataset]["accuracy"], acc_b["datasets"][dataset]["accuracy"])
             lat_a, lat_b = ra["latency"].get(mode, {}), rb["latency"].get(mode, {})
             rate_a, rate_b = ra["throughput"].get(mode, {}), rb["throughput"].get(mode, {})
-            modes[mode] = {
+            per_mode[mode] = {
                 "datasets": datasets,
                 "all": _difference(acc_a["all"]["accuracy"], acc_b["all"]["accuracy"]),
                 "latency_p50_ratio": metrics.ratio(lat_b.get("p50_s"), lat_a.get("p50_s")),
                 "throughput_ratio": metrics.ratio(rate_b.get("problems_per_s"), rate_a.get("problems_per_s")),
             }
-        compared.append({"a": label_a, "b": label_b, "modes": modes,
+        compared.append({"a": label_a, "b": label_b, "modes": per_mode,
                          "peak_rss_ratio": metrics.ratio(rb.get("peak_rss_bytes"), ra.get("peak_rss_bytes")),
                          "size_ratio": metrics.ratio(rb.get("size_bytes"), ra.get("size_bytes"))})
     same_device = a["device"].get("cpu") == b["device"].get("cpu")
@@ -64,8 +65,9 @@ def _difference(a: float | None, b: float | None) -> dict:
             "ratio": metrics.ratio(b, a)}
 
 
-def to_markdown(differences: dict) -> str:
-    lines = [f"# B ({differences['b']}) against A ({differences['a']})", ""]
+def to_markdown(differences: dict, *, title: bool = True) -> str:
+    # Without the title (it holds the runs' timestamps) the table is what MODEL_CARD.md embeds.
+    lines = [f"# B ({differences['b']}) against A ({differences['a']})", ""] if title else []
     if not differences["same_cpu"]:
         lines += ["Measured on different CPUs: compare the accuracy; take the speed ratios with care.", ""]
     lines += ["| A | B | mode | dataset | A % | B % | points | B/A | latency p50 B/A | throughput B/A | peak RSS B/A |",
