@@ -5,8 +5,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Read once, at import: reading the umask means setting it, which is not safe while other threads
+# create files.
+_UMASK = _current_umask()
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
@@ -15,10 +27,17 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temporary file in the same folder, flush it to disk, then rename over `path`."""
+    """Write to a temporary file in the same folder, flush it to disk, then rename over `path`.
+    The file keeps the permissions of the one it replaces, or gets those `open()` would give a new
+    one (mkstemp's own 0600 would hide results and data from the rest of the user's group)."""
     path = Path(path)
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_UMASK
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
