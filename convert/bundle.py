@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runtime.bundle import MANIFEST, Manifest, Weights, describe_files
-from runtime.files import sha256_file
+from runtime.files import sha256_file, staging_folder
 from runtime.gguf_tools import QUANTIZATIONS, quantize
 from runtime.thoughts import FORMAT_VERSION
 
@@ -140,7 +140,7 @@ def make_bundle(source: Source, targets: list[tuple[str, str]], out: Path, *, na
     if out.exists() and not force:
         raise ConvertError(f"{out} exists: pass --force to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    staging = staging_folder(out)
     scratch = Path(tempfile.mkdtemp(prefix="etd-convert-"))
     try:
         timings: dict[str, float] = {}

@@ -51,6 +51,14 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
+def staging_folder(target: Path) -> Path:
+    """An empty folder beside `target` to build it in, then rename into place. Like the files above,
+    it gets the permissions `mkdir` would give, not mkdtemp's 0700."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    os.chmod(staging, 0o777 & ~_UMASK)
+    return staging
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from .base_model import BaseModelMissing, smollm2_gguf_path
 from .bundle import MANIFEST, BundleError, Manifest, Weights, describe_files, load_manifest
-from .files import sha256_file
+from .files import sha256_file, staging_folder
 from .thoughts import FORMAT_VERSION, FormatVersionError, check_format_version
 
 BASE_BUNDLE = "smollm2-base"
@@ -86,7 +85,7 @@ def ensure_packaged(name: str, *, log=lambda message: None) -> Path:
     log(f"building the {'default ' if name == default_bundle_name() else ''}bundle ({name}) in {folder} ..."
         + (" (once, about a minute)" if shipped else ""))
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=folder.parent))
+    staging = staging_folder(folder)
     try:
         manifest = _build_shipped(source, shipped, staging) if shipped else _link_base(source, staging)
         (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")

@@ -44,3 +44,10 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
         files.write_bytes_atomic(path, "not bytes")  # type: ignore[arg-type]
     assert path.read_text() == "kept\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl"]
+
+
+def test_a_staging_folder_sits_beside_its_target_with_mkdirs_permissions(tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "_UMASK", 0o022)
+    staging = files.staging_folder(tmp_path / "bundle")
+    assert staging.parent == tmp_path and staging.name.startswith(".bundle.tmp-")
+    assert list(staging.iterdir()) == [] and mode(staging) == 0o755
