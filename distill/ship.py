@@ -83,7 +83,7 @@ def ship(run: Path, out: Path, *, name: str, which: str = "best", quantizations:
         "quantizations": list(quantizations), "data_sha256": info.get("data_sha256"),
         "adapter_bytes": size, "adapter_dtype": "float16",
         "training": {k: info.get(k) for k in ("method", "examples", "steps", "epochs_seen", "tokens_seen", "wall_seconds",
-                                                "tokens_per_second", "device", "hyperparameters")} | {"from": str(folder)},
+                                                "tokens_per_second", "device", "hyperparameters", "init")} | {"from": str(folder)},
         "accuracy": {"dev": info.get("best") if folder.name == "best" else info.get("dev_accuracy")},
     }
     write_text_atomic(out / SHIPPED_MANIFEST, json.dumps(manifest, indent=2) + "\n")

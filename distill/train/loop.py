@@ -26,7 +26,7 @@ from ..records import read_records
 from .data import collate, epoch_batches, prepare
 from .evaluate import DevProblem, evaluate
 from .loss import can_skip_unlabelled, labelled_positions_loss
-from .model import apply_lora, load_base, save_model
+from .model import apply_lora, load_adapter_into, load_base, save_model
 
 
 class TrainError(Exception):
@@ -59,6 +59,7 @@ class TrainConfig:
     eval_max_new_tokens: int = 256
     threads: int | None = None
     resume: bool = False
+    init: str | None = None       # a finished LoRA run to continue: its adapter is the starting point
     thoughts: list[str] = field(default_factory=list)  # filled from the data
 
 
@@ -119,6 +120,7 @@ def train(config: TrainConfig, *, progress=None) -> dict:
         model = apply_lora(model, rank=config.lora_r, alpha=config.lora_alpha, encoder_decoder=encoder_decoder)
     elif config.bits:
         raise TrainError("--bits needs LoRA (--lora-r): a quantized base cannot be fully fine-tuned")
+    init = _init_from(model, config) if config.init else None
 
     prepared = prepare(train_records, tokenizer, max_length=config.max_length, encoder_decoder=encoder_decoder)
     if not prepared.examples:
@@ -134,7 +136,8 @@ def train(config: TrainConfig, *, progress=None) -> dict:
     model, optimizer = accelerator.prepare(model, optimizer)
     model.train()
 
-    state = {"step": 0, "epoch": 0, "batch": 0, "tokens": 0, "seconds": 0.0, "best": None, "last_eval": None}
+    # A continued run goes on with the data order its next epoch would have had.
+    state = {"step": 0, "epoch": init["epochs"] if init else 0, "batch": 0, "tokens": 0, "seconds": 0.0, "best": None, "last_eval": None}
     checkpoint = out / "checkpoint"
     if config.resume:
         _load_checkpoint(checkpoint, accelerator.unwrap_model(model), optimizer, scheduler, state)
@@ -231,6 +234,7 @@ def train(config: TrainConfig, *, progress=None) -> dict:
             "tokens_seen": state["tokens"],
             "wall_seconds": round(state["seconds"], 1),
             "tokens_per_second": round(state["tokens"] / max(1e-9, state["seconds"]), 1),
+            "init": init,
             "dev_problems": len(dev),
             "dev_accuracy": state["last_eval"],
             "best": state["best"],
@@ -243,6 +247,34 @@ def train(config: TrainConfig, *, progress=None) -> dict:
     log.close()
     accelerator.end_training()
     return summary
+
+
+def _init_from(model, config: TrainConfig) -> dict:
+    """Load the adapter of the finished LoRA run `config.init` into `model`; what it was, for training.json."""
+    run = Path(config.init)
+    if not config.lora_r:
+        raise TrainError("--init continues a LoRA run; to continue full fine-tuning pass --base RUN/final")
+    info_path = run / "training.json"
+    if not info_path.is_file() or not (run / "final" / "adapter_config.json").is_file():
+        raise TrainError(f"--init {run}: not a finished LoRA run (no training.json and final/ adapter)")
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    if info.get("base") != config.base:
+        raise TrainError(f"--init {run} was trained on base {info.get('base')!r}, this run on {config.base!r}")
+    same_split = (info.get("data_sha256") == sha256_file(config.data)
+                  and {k: info["hyperparameters"].get(k) for k in ("seed", "dev_size", "dev_data")}
+                  == {"seed": config.seed, "dev_size": config.dev_size, "dev_data": config.dev_data})
+    if not same_split:
+        raise TrainError(f"--init {run} used other data or another dev split (--seed, --dev-size, --dev-data): "
+                         "its dev problems would be trained on or its held-out ones differ")
+    try:
+        load_adapter_into(model, run / "final")
+    except (OSError, ValueError) as exc:
+        raise TrainError(f"--init: {exc}") from None
+    earlier = info.get("init") or {}
+    return {"run": str(run), "adapter_sha256": sha256_file(run / "final" / "adapter_model.safetensors"),
+            "epochs": math.ceil(info["epochs_seen"] - 1e-9) + earlier.get("epochs", 0),
+            "steps": info["steps"] + earlier.get("steps", 0), "tokens_seen": info["tokens_seen"] + earlier.get("tokens_seen", 0),
+            "wall_seconds": info["wall_seconds"] + earlier.get("wall_seconds", 0.0)}
 
 
 def _trainable_state(model) -> dict:

@@ -80,6 +80,27 @@ def apply_lora(model, *, rank: int, alpha: float | None, encoder_decoder: bool):
     return get_peft_model(model, config)
 
 
+def load_adapter_into(model, folder: Path) -> None:
+    """Copy a saved LoRA adapter's weights into `model`, a PEFT model of the same shape: the start
+    of a run that continues another (`--init`). Anything that does not fit is an error, not a
+    silent partial load."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    config = json.loads((folder / "adapter_config.json").read_text())
+    ours = model.peft_config["default"]
+    if (config.get("r"), config.get("lora_alpha")) != (ours.r, ours.lora_alpha):
+        raise ValueError(f"{folder} holds a LoRA adapter of rank {config.get('r')} (alpha {config.get('lora_alpha')}); "
+                         f"this run is rank {ours.r} (alpha {ours.lora_alpha}): pass the same --lora-r and --lora-alpha")
+    weights = load_file(folder / "adapter_model.safetensors")
+    wanted = sum(1 for name, p in model.named_parameters() if p.requires_grad)
+    result = set_peft_model_state_dict(model, weights)
+    if result.unexpected_keys or len(weights) != wanted:
+        raise ValueError(f"{folder}'s adapter does not fit this base ({len(weights)} tensors for {wanted} LoRA weights, "
+                         f"{len(result.unexpected_keys)} unexpected)")
+
+
 def save_model(model, tokenizer, folder: Path) -> None:
     """Weights (or the LoRA adapter) and the tokenizer, written to `folder`."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -245,3 +245,42 @@ def test_encoder_decoders_keep_the_models_own_loss(memorise_set, tmp_path):
     _, tokenizer, _ = memorise_set
     model, _, encoder_decoder = load_base(str(make_t5(tmp_path / "t5", tokenizer)))
     assert encoder_decoder and not can_skip_unlabelled(model, encoder_decoder=True, processes=1)
+
+
+def test_init_continues_a_lora_run_from_its_adapter(memorise_set, tmp_path):
+    """A second run started from the first run's adapter: with a zero learning rate its weights are
+    exactly the first run's (a fresh adapter's B matrices would be zeros); what it started from is
+    recorded, and the next epoch's data order is used."""
+    data, tokenizer, _ = memorise_set
+    base = make_llama(tmp_path / "base", tokenizer, hidden=64)
+    common = dict(data=str(data), base=str(base), batch_size=4, lora_r=4, dev_size=0, save_every=0, threads=2)
+    first = train(TrainConfig(out=str(tmp_path / "first"), max_steps=3, lr=1e-2, **common))
+    second = train(TrainConfig(out=str(tmp_path / "second"), max_steps=1, lr=0.0, init=str(tmp_path / "first"), **common))
+    import torch
+    from safetensors.torch import load_file
+
+    a, b = (load_file(tmp_path / run / "final" / "adapter_model.safetensors") for run in ("first", "second"))
+    assert a.keys() == b.keys() and any(float(v.abs().max()) > 0 for k, v in a.items() if "lora_B" in k)
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    assert second["init"]["run"] == str(tmp_path / "first")
+    assert second["init"]["steps"] == first["steps"] == 3 and second["init"]["epochs"] == 1
+    epochs = {json.loads(line)["epoch"] for line in (tmp_path / "second" / "train_log.jsonl").read_text().splitlines()}
+    assert epochs == {1}
+
+
+def test_init_refuses_what_it_cannot_continue(memorise_set, tmp_path):
+    data, tokenizer, _ = memorise_set
+    base = make_llama(tmp_path / "base", tokenizer, hidden=64)
+    common = dict(data=str(data), base=str(base), batch_size=4, dev_size=0, save_every=0, threads=2, max_steps=1)
+    train(TrainConfig(out=str(tmp_path / "first"), lora_r=4, **common))
+    cases = {
+        "rank 4": dict(lora_r=8),
+        "continues a LoRA run": dict(lora_r=0),
+        "another dev split": dict(lora_r=4, seed=1),
+    }
+    for i, (message, change) in enumerate(cases.items()):
+        with pytest.raises(TrainError, match=message):
+            train(TrainConfig(out=str(tmp_path / f"bad{i}"), init=str(tmp_path / "first"), **common | change))
+    with pytest.raises(TrainError, match="not a finished LoRA run"):
+        train(TrainConfig(out=str(tmp_path / "bad"), lora_r=4, init=str(tmp_path / "nothing"), **common))
