@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.files import write_text_atomic
+from runtime.files import sha256_file, write_text_atomic
 from runtime.gguf_tools import ADAPTER_CONFIG, ADAPTER_WEIGHTS, read_safetensors
 from runtime.models import SHIPPED_MANIFEST
 from runtime.thoughts import FORMAT_VERSION
@@ -81,7 +81,7 @@ def ship(run: Path, out: Path, *, name: str, which: str = "best", quantizations:
     manifest = {
         "name": name, "base": DEFAULT_BASE, "thoughts": info["thoughts"], "format_version": FORMAT_VERSION,
         "quantizations": list(quantizations), "data_sha256": info.get("data_sha256"),
-        "adapter_bytes": size, "adapter_dtype": "float16",
+        "adapter_bytes": size, "adapter_sha256": sha256_file(out / ADAPTER_WEIGHTS), "adapter_dtype": "float16",
         "training": {k: info.get(k) for k in ("method", "examples", "steps", "epochs_seen", "tokens_seen", "wall_seconds",
                                                 "tokens_per_second", "device", "hyperparameters", "init")} | {"from": str(folder)},
         "accuracy": {"dev": info.get("best") if folder.name == "best" else info.get("dev_accuracy")},

@@ -75,13 +75,15 @@ def ensure_packaged(name: str, *, log=lambda message: None) -> Path:
     quantized with numpy and llama.cpp, no torch) or the untuned base (kept reachable by name once a
     student ships, to compare with)."""
     folder = bundles_dir() / name
+    shipped = shipped_student() if name != BASE_BUNDLE else None
     if (folder / MANIFEST).is_file():
-        return folder
+        if shipped is None or _built_from(folder) == _adapter_sha256(shipped):
+            return folder
+        log(f"the shipped student changed since {folder} was built: rebuilding it")
     try:
         source = smollm2_gguf_path()
     except BaseModelMissing as exc:
         raise BundleError(f"the default model is missing: {exc}") from None
-    shipped = shipped_student() if name != BASE_BUNDLE else None
     log(f"building the {'default ' if name == default_bundle_name() else ''}bundle ({name}) in {folder} ..."
         + (" (once, about a minute)" if shipped else ""))
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -89,12 +91,32 @@ def ensure_packaged(name: str, *, log=lambda message: None) -> Path:
     try:
         manifest = _build_shipped(source, shipped, staging) if shipped else _link_base(source, staging)
         (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
-        if not (folder / MANIFEST).is_file():
-            shutil.rmtree(folder, ignore_errors=True)
+        current = (folder / MANIFEST).is_file() and (shipped is None or _built_from(folder) == _adapter_sha256(shipped))
+        if not current:  # else another process finished the same bundle first
+            stale = folder.with_name(f"{staging.name}.stale")
+            if folder.exists():
+                folder.rename(stale)  # moved aside, not deleted, until the new one is in place
             staging.rename(folder)
+            shutil.rmtree(stale, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def _adapter_sha256(shipped: Path) -> str:
+    """The shipped adapter's hash: from shipped.json where `distill ship` stored it, else computed."""
+    try:
+        stored = json.loads((shipped / SHIPPED_MANIFEST).read_text()).get("adapter_sha256")
+    except (OSError, json.JSONDecodeError):
+        stored = None
+    return stored or sha256_file(shipped / "adapter_model.safetensors")
+
+
+def _built_from(folder: Path) -> str | None:
+    try:
+        return (load_manifest(folder).source or {}).get("source_sha256")
+    except BundleError:
+        return None
 
 
 def _link_base(source: Path, staging: Path) -> Manifest:

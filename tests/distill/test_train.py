@@ -12,6 +12,7 @@ from distill.problems import load_problems
 from distill.records import read_records
 from distill.teachers.gold import GoldTeacher
 from distill.train.loop import TrainConfig, TrainError, train
+from runtime.files import sha256_file
 from runtime.thoughts import Thought, format_example
 from tests.tiny_models import make_llama, make_t5, make_tokenizer
 
@@ -178,6 +179,7 @@ def test_ship_a_smollm2_lora_run_and_refuse_others(memorise_set, tmp_path):
     assert manifest["name"] == "smollm2-test" and manifest["base"] == "smollm2" and manifest["quantizations"] == ["q8_0"]
     assert manifest["training"]["method"] == "lora r=4" and manifest["training"]["steps"] == 2
     assert manifest["data_sha256"] and manifest["adapter_bytes"] == (shipped / "adapter_model.safetensors").stat().st_size
+    assert manifest["adapter_sha256"] == sha256_file(shipped / "adapter_model.safetensors")
     # float16 on disk, the same update as the run's float32 adapter to float16 precision
     header_size = int.from_bytes((shipped / "adapter_model.safetensors").read_bytes()[:8], "little")
     header = json.loads((shipped / "adapter_model.safetensors").read_bytes()[8:8 + header_size])

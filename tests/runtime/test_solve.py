@@ -330,3 +330,22 @@ def test_shipped_adapter_becomes_the_default_student(tmp_path):
     finally:
         llm.close()
     assert (got == expected).mean() >= 0.8, (got, expected)
+
+    # A newer student shipped under the same name (an upgrade): the cached bundle is rebuilt from it,
+    # once; the old bundle is not served.
+    from safetensors.torch import load_file, save_file
+
+    from runtime.files import sha256_file
+
+    weights = load_file(shipped / "adapter_model.safetensors")
+    save_file({k: v * 2 if "lora_B" in k else v for k, v in weights.items()}, shipped / "adapter_model.safetensors")
+    again = run("solve", "Tom has 5 apples and buys 7 more. How many?", "--mode", "pot", "--max-tokens", "8",
+                "--json", env=env, timeout=600)
+    assert "the shipped student changed" in again.stderr.decode(), again.stderr.decode()[-500:]
+    rebuilt = json.loads((bundle / "student.json").read_text())
+    assert rebuilt["source"]["source_sha256"] == sha256_file(shipped / "adapter_model.safetensors")
+    assert rebuilt["source"]["source_sha256"] != manifest["source"]["source_sha256"]
+    assert sorted(p.name for p in bundle.parent.iterdir()) == ["smollm2-base", "smollm2-test-etd"]
+    third = run("solve", "Tom has 5 apples and buys 7 more. How many?", "--mode", "pot", "--max-tokens", "8",
+                "--json", env=env, timeout=600)
+    assert "building" not in third.stderr.decode() and "changed" not in third.stderr.decode()
