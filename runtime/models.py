@@ -76,9 +76,9 @@ def ensure_packaged(name: str, *, log=lambda message: None) -> Path:
     student ships, to compare with)."""
     folder = bundles_dir() / name
     shipped = shipped_student() if name != BASE_BUNDLE else None
+    if _is_current(folder, shipped):
+        return folder
     if (folder / MANIFEST).is_file():
-        if shipped is None or _built_from(folder) == _adapter_sha256(shipped):
-            return folder
         log(f"the shipped student changed since {folder} was built: rebuilding it")
     try:
         source = smollm2_gguf_path()
@@ -91,8 +91,7 @@ def ensure_packaged(name: str, *, log=lambda message: None) -> Path:
     try:
         manifest = _build_shipped(source, shipped, staging) if shipped else _link_base(source, staging)
         (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
-        current = (folder / MANIFEST).is_file() and (shipped is None or _built_from(folder) == _adapter_sha256(shipped))
-        if not current:  # else another process finished the same bundle first
+        if not _is_current(folder, shipped):  # else another process finished the same bundle first
             stale = folder.with_name(f"{staging.name}.stale")
             if folder.exists():
                 folder.rename(stale)  # moved aside, not deleted, until the new one is in place
@@ -101,6 +100,11 @@ def ensure_packaged(name: str, *, log=lambda message: None) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def _is_current(folder: Path, shipped: Path | None) -> bool:
+    """The bundle in `folder` is complete and, for the student, built from the adapter shipped now."""
+    return (folder / MANIFEST).is_file() and (shipped is None or _built_from(folder) == _adapter_sha256(shipped))
 
 
 def _adapter_sha256(shipped: Path) -> str:
