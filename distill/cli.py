@@ -101,8 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--eval-max-new-tokens", type=int, default=256)
     train.add_argument("--threads", type=int, help="CPU threads for torch")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    train.add_argument("--init", metavar="RUN", help="start from a finished LoRA run's adapter (same --data, --seed and "
-                       "--dev-size, so its dev problems stay held out): more epochs with a fresh schedule, in a new --out")
+    train.add_argument("--init", metavar="RUN", help="start from a finished LoRA run's adapter, or a shipped student's "
+                       "(runtime/shipped), with the same --data, --seed and --dev-size so its dev problems stay held out: "
+                       "more epochs with a fresh schedule, in a new --out")
     train.set_defaults(handler=cmd_train)
 
     feedback = commands.add_parser(

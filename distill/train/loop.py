@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from runtime.files import sha256_file, write_text_atomic
+from runtime.models import SHIPPED_MANIFEST
 from runtime.thoughts import FORMAT_VERSION, Thought
 
 from ..records import read_records
@@ -249,15 +250,24 @@ def train(config: TrainConfig, *, progress=None) -> dict:
     return summary
 
 
+def _finished_adapter(path: Path) -> tuple[dict, Path]:
+    """(its training record, its adapter folder) for what `--init` names: a finished LoRA run
+    (training.json and final/) or a shipped student (shipped.json beside its adapter), which is
+    what a clean checkout has once the run folder is gone."""
+    if (path / "training.json").is_file() and (path / "final" / "adapter_config.json").is_file():
+        return json.loads((path / "training.json").read_text(encoding="utf-8")), path / "final"
+    if (path / SHIPPED_MANIFEST).is_file() and (path / "adapter_config.json").is_file():
+        manifest = json.loads((path / SHIPPED_MANIFEST).read_text(encoding="utf-8"))
+        return manifest["training"] | {"base": manifest["base"], "data_sha256": manifest["data_sha256"]}, path
+    raise TrainError(f"--init {path}: not a finished LoRA run (training.json and final/) or a shipped student (shipped.json)")
+
+
 def _init_from(model, config: TrainConfig) -> dict:
-    """Load the adapter of the finished LoRA run `config.init` into `model`; what it was, for training.json."""
+    """Load the adapter `config.init` names into `model`; what it was, for training.json."""
     run = Path(config.init)
     if not config.lora_r:
         raise TrainError("--init continues a LoRA run; to continue full fine-tuning pass --base RUN/final")
-    info_path = run / "training.json"
-    if not info_path.is_file() or not (run / "final" / "adapter_config.json").is_file():
-        raise TrainError(f"--init {run}: not a finished LoRA run (no training.json and final/ adapter)")
-    info = json.loads(info_path.read_text(encoding="utf-8"))
+    info, adapter = _finished_adapter(run)
     if info.get("base") != config.base:
         raise TrainError(f"--init {run} was trained on base {info.get('base')!r}, this run on {config.base!r}")
     same_split = (info.get("data_sha256") == sha256_file(config.data)
@@ -267,11 +277,11 @@ def _init_from(model, config: TrainConfig) -> dict:
         raise TrainError(f"--init {run} used other data or another dev split (--seed, --dev-size, --dev-data): "
                          "its dev problems would be trained on or its held-out ones differ")
     try:
-        load_adapter_into(model, run / "final")
+        load_adapter_into(model, adapter)
     except (OSError, ValueError) as exc:
         raise TrainError(f"--init: {exc}") from None
     earlier = info.get("init") or {}
-    return {"run": str(run), "adapter_sha256": sha256_file(run / "final" / "adapter_model.safetensors"),
+    return {"run": str(run), "adapter_sha256": sha256_file(adapter / "adapter_model.safetensors"),
             "epochs": math.ceil(info["epochs_seen"] - 1e-9) + earlier.get("epochs", 0),
             "steps": info["steps"] + earlier.get("steps", 0), "tokens_seen": info["tokens_seen"] + earlier.get("tokens_seen", 0),
             "wall_seconds": info["wall_seconds"] + earlier.get("wall_seconds", 0.0)}

@@ -271,6 +271,32 @@ def test_init_continues_a_lora_run_from_its_adapter(memorise_set, tmp_path):
     assert epochs == {1}
 
 
+def test_init_continues_a_shipped_student(memorise_set, tmp_path, monkeypatch):
+    """A clean checkout has the shipped adapter, not the run folder: --init takes runtime/shipped's
+    layout, starts from its float16 weights and carries the recipe's totals forward."""
+    import distill.ship
+    import torch
+    from safetensors.torch import load_file
+
+    data, tokenizer, _ = memorise_set
+    base = make_llama(tmp_path / "base", tokenizer, hidden=64)
+    common = dict(data=str(data), base=str(base), batch_size=4, lora_r=4, dev_size=0, save_every=0, threads=2)
+    first = train(TrainConfig(out=str(tmp_path / "first"), max_steps=3, lr=1e-2, **common))
+    monkeypatch.setattr(distill.ship, "DEFAULT_BASE", str(base))   # only the packaged base ships for real
+    distill.ship.ship(tmp_path / "first", tmp_path / "shipped", name="tiny", which="final")
+    second = train(TrainConfig(out=str(tmp_path / "second"), max_steps=1, lr=0.0, init=str(tmp_path / "shipped"), **common))
+
+    shipped, continued = (load_file(path / "adapter_model.safetensors") for path in (tmp_path / "shipped", tmp_path / "second" / "final"))
+    assert shipped.keys() == continued.keys() and all(v.dtype == torch.float16 for v in shipped.values())
+    assert any(float(v.abs().max()) > 0 for k, v in shipped.items() if "lora_B" in k)
+    for name in shipped:
+        assert torch.equal(shipped[name].float(), continued[name]), name
+    assert second["init"]["run"] == str(tmp_path / "shipped")
+    assert second["init"]["steps"] == first["steps"] == 3 and second["init"]["tokens_seen"] == first["tokens_seen"]
+    with pytest.raises(TrainError, match="another dev split"):
+        train(TrainConfig(out=str(tmp_path / "bad"), max_steps=1, init=str(tmp_path / "shipped"), **common | {"seed": 1}))
+
+
 def test_init_refuses_what_it_cannot_continue(memorise_set, tmp_path):
     data, tokenizer, _ = memorise_set
     base = make_llama(tmp_path / "base", tokenizer, hidden=64)
@@ -284,5 +310,5 @@ def test_init_refuses_what_it_cannot_continue(memorise_set, tmp_path):
     for i, (message, change) in enumerate(cases.items()):
         with pytest.raises(TrainError, match=message):
             train(TrainConfig(out=str(tmp_path / f"bad{i}"), init=str(tmp_path / "first"), **common | change))
-    with pytest.raises(TrainError, match="not a finished LoRA run"):
+    with pytest.raises(TrainError, match="not a finished LoRA run .* or a shipped student"):
         train(TrainConfig(out=str(tmp_path / "bad"), lora_r=4, init=str(tmp_path / "nothing"), **common))
