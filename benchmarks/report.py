@@ -93,6 +93,7 @@ def _num(value, suffix: str = "") -> str:
 def to_markdown(results: dict) -> str:
     device, settings = results["device"], results["settings"]
     limits = ", ".join(f"{d} first {n}" for d, n in settings["limits"].items())
+    compared = len(results["targets"]) > 1   # one target has nothing to be compared with
     lines = [
         "# Benchmark results", "",
         f"{device['cpu']} ({device['machine']}), {device['cores_available']} of {device['cores']} cores available, "
@@ -108,20 +109,20 @@ def to_markdown(results: dict) -> str:
         f"{settings['latency_sample']} questions per mode solved one at a time"
         + (" (etd as `runtime solve` does it: a thought only where the ones before it gave no answer)"
            if "etd" in settings["modes"] and settings.get("run_version", 1) >= 2 else "")
-        + f". Reference: `{results['reference']}`."
+        + "." + (f" Reference: `{results['reference']}`." if compared else "")
         + ("" if results["complete"] else " **Incomplete run: some targets have not finished.**"),
         "", "## Accuracy (%)", "",
     ]
     datasets = settings["datasets"]
-    lines += ["| model | mode | " + " | ".join(datasets) + " | all | agrees with reference |",
-              "|---|---|" + "---|" * (len(datasets) + 2)]
+    lines += ["| model | mode | " + " | ".join(datasets) + " | all |" + (" agrees with reference |" if compared else ""),
+              "|---|---|" + "---|" * (len(datasets) + 1 + compared)]
     for row in results["targets"]:
         for mode, figures in row["accuracy"].items():
             cells = [_num(figures["datasets"].get(d, {}).get("accuracy")) for d in datasets]
             agree = row["agreement_with_reference"].get(mode, {}).get("agreement")
             lines.append(f"| {row['label']} | {mode} | " + " | ".join(cells)
                          + f" | **{_num(figures['all']['accuracy'])}** ({figures['all']['correct']}/{figures['all']['n']})"
-                         + f" | {_num(agree, '%')} |")
+                         + (f" | {_num(agree, '%')} |" if compared else " |"))
     lines += ["", "## Each thought alone (first sample), and why it failed", "",
               "| model | mode | thought | accuracy % | wrong answer | solver failures by kind |", "|---|---|---|---|---|---|"]
     for row in results["targets"]:
@@ -142,10 +143,11 @@ def to_markdown(results: dict) -> str:
                 f"| {_num(_round(lat.get('prompt_tok_s')))} | {_num(lat.get('solver_p50_s'))} "
                 f"| {_num(rate.get('problems_per_s'))} | {_num(rate.get('tokens_per_s'))} | {_num(row['load_s'])} "
                 f"| {_mb(row['peak_rss_bytes'])} | {_mb(row['size_bytes'])} |")
-    lines += ["", f"## Against the reference ({results['reference']})", "",
-              "| model | mode | accuracy (points) | latency p50 | batch throughput | peak RSS | size on disk |",
-              "|---|---|---|---|---|---|---|"]
-    for row in results["targets"]:
+    if compared:
+        lines += ["", f"## Against the reference ({results['reference']})", "",
+                  "| model | mode | accuracy (points) | latency p50 | batch throughput | peak RSS | size on disk |",
+                  "|---|---|---|---|---|---|---|"]
+    for row in results["targets"] if compared else []:
         vs = row["vs_reference"]
         for mode, m in vs["modes"].items():
             points = m["accuracy_points"]

@@ -163,6 +163,10 @@ def test_compare_two_runs(run, student, data_dir, tmp_path):
     proc = benchmarks("run", "--model", f"{bundle}@f16", "--datasets", "gsm8k:train=2", "--modes", "pot",
                       "--threads", "1", "--latency-sample", "1", "--data-dir", str(data_dir), "--out", str(tmp_path / "b"))
     assert proc.returncode == 0, proc.stderr[-2000:]
+    # One model alone: no reference column or section comparing it with itself.
+    alone_md = (tmp_path / "b" / "results.md").read_text()
+    assert "| bundle-f16 | pot | 100.0 | **100.0** (2/2) |\n" in alone_md
+    assert "reference" not in alone_md.split("## Speed and memory")[0].lower() and "## Against the reference" not in alone_md
     proc = benchmarks("compare", str(out), str(tmp_path / "b"), "--json")
     assert proc.returncode == 0, proc.stderr
     differences = json.loads(proc.stdout)
