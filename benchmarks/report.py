@@ -125,8 +125,12 @@ def to_markdown(results: dict) -> str:
                          + (f" | {_num(agree, '%')} |" if compared else " |"))
     lines += ["", "## Each thought alone (first sample), and why it failed", "",
               "| model | mode | thought | accuracy % | wrong answer | solver failures by kind |", "|---|---|---|---|---|---|"]
+    # Derived modes read the etd generations: their thoughts are etd's, row for row.
+    derived = settings.get("derive_modes") and "etd" in settings["modes"]
     for row in results["targets"]:
         for mode, figures in row["accuracy"].items():
+            if derived and mode != "etd":
+                continue
             for thought, t in figures["all"]["thoughts"].items():
                 kinds = ", ".join(f"{k} {v}" for k, v in t["failures"].items()) or "–"
                 lines.append(f"| {row['label']} | {mode} | {thought} | {_num(t['accuracy'])} | {t['wrong']} | {kinds} |")
@@ -143,6 +147,13 @@ def to_markdown(results: dict) -> str:
                 f"| {_num(_round(lat.get('prompt_tok_s')))} | {_num(lat.get('solver_p50_s'))} "
                 f"| {_num(rate.get('problems_per_s'))} | {_num(rate.get('tokens_per_s'))} | {_num(row['load_s'])} "
                 f"| {_mb(row['peak_rss_bytes'])} | {_mb(row['size_bytes'])} |")
+    lines += ["", "First-token time and prompt tok/s need a streaming engine (llama.cpp); batched engines "
+              "(CTranslate2, transformers) report tokens over the whole call as decode tok/s. llama.cpp decodes "
+              "greedy prompts together too (a question's thoughts, a batch's questions), so its decode tok/s is "
+              "per sequence while sharing each step with the others. "
+              "Peak RSS is the kernel's count for the model's process (wait4), loading included."
+              + (" The reference's size is its float32 parameters (what a float32 checkpoint takes on disk)."
+                 if compared else "")]
     if compared:
         lines += ["", f"## Against the reference ({results['reference']})", "",
                   "| model | mode | accuracy (points) | latency p50 | batch throughput | peak RSS | size on disk |",
@@ -157,13 +168,7 @@ def to_markdown(results: dict) -> str:
     errors = [row for row in results["targets"] if row["error"]]
     if errors:
         lines += ["", "## Failed", ""] + [f"- `{row['label']}`: {row['error']}" for row in errors]
-    lines += ["", "First-token time and prompt tok/s need a streaming engine (llama.cpp); batched engines "
-              "(CTranslate2, transformers) report tokens over the whole call as decode tok/s. llama.cpp decodes "
-              "greedy prompts together too (a question's thoughts, a batch's questions), so its decode tok/s is "
-              "per sequence while sharing each step with the others. "
-              "Peak RSS is the kernel's count for the model's process (wait4), loading included. "
-              "The reference's size is its float32 parameters (what a float32 checkpoint takes on disk).", "",
-              f"![accuracy]({PLOTS['accuracy']})", "", f"![latency]({PLOTS['latency']})", "",
+    lines += ["", "## Plots", "", f"![accuracy]({PLOTS['accuracy']})", "", f"![latency]({PLOTS['latency']})", "",
               f"![tradeoff]({PLOTS['tradeoff']})", ""]
     return "\n".join(lines)
 

@@ -115,6 +115,11 @@ def test_markdown_and_plots(run):
         assert heading in markdown
     for label in ("bundle-f16", "bundle-ct2-float32", "bundle-fp32-reference"):
         assert f"| {label} | etd | 100.0 |" in markdown
+        # pot was read from the etd generations: its thoughts are etd's, listed once
+        assert f"| {label} | etd | pot | 100.0 |" in markdown and f"| {label} | pot | pot |" not in markdown
+    # A section is a table and its notes (a card quotes it whole); the plots have their own.
+    speed = markdown.split("## Speed and memory")[1].split("\n## ")[0]
+    assert "Peak RSS is the kernel's count" in speed and "![" not in speed
     for name in ("accuracy.png", "latency.png", "tradeoff.png"):
         data = (out / name).read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 5_000
