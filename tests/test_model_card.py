@@ -71,3 +71,5 @@ def test_headline_is_the_measured_gsm8k_figure():
     assert f"{gsm8k['accuracy']:.1f}% of the full GSM8K test set ({gsm8k['correct']} of {gsm8k['n']:,})" in headline
     p50 = student["latency"]["etd"]["p50_s"]
     assert f"{p50:.2f} s per question at the median" in text
+    readme = next(line for line in (REPO / "README.md").read_text().splitlines() if "MODEL_CARD.md" in line)
+    assert f"{gsm8k['accuracy']:.1f}% of GSM8K" in readme   # the README quotes the same figure
