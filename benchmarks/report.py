@@ -158,13 +158,13 @@ def to_markdown(results: dict) -> str:
         lines += ["", f"## Against the reference ({results['reference']})", "",
                   "| model | mode | accuracy (points) | latency p50 | batch throughput | peak RSS | size on disk |",
                   "|---|---|---|---|---|---|---|"]
-    for row in results["targets"] if compared else []:
-        vs = row["vs_reference"]
-        for mode, m in vs["modes"].items():
-            points = m["accuracy_points"]
-            lines.append(f"| {row['label']} | {mode} | {'–' if points is None else f'{points:+.2f}'} "
-                         f"| {_num(m['latency_p50_ratio'], '×')} | {_num(m['throughput_ratio'], '×')} "
-                         f"| {_num(vs['peak_rss_ratio'], '×')} | {_num(vs['size_ratio'], '×')} |")
+        for row in results["targets"]:
+            vs = row["vs_reference"]
+            for mode, m in vs["modes"].items():
+                points = m["accuracy_points"]
+                lines.append(f"| {row['label']} | {mode} | {'–' if points is None else f'{points:+.2f}'} "
+                             f"| {_num(m['latency_p50_ratio'], '×')} | {_num(m['throughput_ratio'], '×')} "
+                             f"| {_num(vs['peak_rss_ratio'], '×')} | {_num(vs['size_ratio'], '×')} |")
     errors = [row for row in results["targets"] if row["error"]]
     if errors:
         lines += ["", "## Failed", ""] + [f"- `{row['label']}`: {row['error']}" for row in errors]

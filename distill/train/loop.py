@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from runtime.files import sha256_file, write_text_atomic
+from runtime.gguf_tools import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 from runtime.models import SHIPPED_MANIFEST
 from runtime.thoughts import FORMAT_VERSION, Thought
 
@@ -60,7 +61,7 @@ class TrainConfig:
     eval_max_new_tokens: int = 256
     threads: int | None = None
     resume: bool = False
-    init: str | None = None       # a finished LoRA run to continue: its adapter is the starting point
+    init: str | None = None       # a finished LoRA run or a shipped student: its adapter is the starting point
     thoughts: list[str] = field(default_factory=list)  # filled from the data
 
 
@@ -254,9 +255,9 @@ def _finished_adapter(path: Path) -> tuple[dict, Path]:
     """(its training record, its adapter folder) for what `--init` names: a finished LoRA run
     (training.json and final/) or a shipped student (shipped.json beside its adapter), which is
     what a clean checkout has once the run folder is gone."""
-    if (path / "training.json").is_file() and (path / "final" / "adapter_config.json").is_file():
+    if (path / "training.json").is_file() and (path / "final" / ADAPTER_CONFIG).is_file():
         return json.loads((path / "training.json").read_text(encoding="utf-8")), path / "final"
-    if (path / SHIPPED_MANIFEST).is_file() and (path / "adapter_config.json").is_file():
+    if (path / SHIPPED_MANIFEST).is_file() and (path / ADAPTER_CONFIG).is_file():
         manifest = json.loads((path / SHIPPED_MANIFEST).read_text(encoding="utf-8"))
         return manifest["training"] | {"base": manifest["base"], "data_sha256": manifest["data_sha256"]}, path
     raise TrainError(f"--init {path}: not a finished LoRA run (training.json and final/) or a shipped student (shipped.json)")
@@ -281,7 +282,7 @@ def _init_from(model, config: TrainConfig) -> dict:
     except (OSError, ValueError) as exc:
         raise TrainError(f"--init: {exc}") from None
     earlier = info.get("init") or {}
-    return {"run": str(run), "adapter_sha256": sha256_file(adapter / "adapter_model.safetensors"),
+    return {"run": str(run), "adapter_sha256": sha256_file(adapter / ADAPTER_WEIGHTS),
             "epochs": math.ceil(info["epochs_seen"] - 1e-9) + earlier.get("epochs", 0),
             "steps": info["steps"] + earlier.get("steps", 0), "tokens_seen": info["tokens_seen"] + earlier.get("tokens_seen", 0),
             "wall_seconds": info["wall_seconds"] + earlier.get("wall_seconds", 0.0)}
