@@ -2,7 +2,8 @@
 
 Targets are matched by label; when the runs share none (say, the base bundle against a trained
 student), their first targets are compared. Accuracy differences are in points and as a ratio B/A (none
-where A is 0), for the datasets and modes both runs measured; speed and memory are ratios B/A.
+where A is 0), for the datasets and modes both runs measured; "all" pools only the datasets both
+measured, so a one-dataset run is not set against another run's four. Speed and memory are ratios B/A.
 """
 
 from __future__ import annotations
@@ -41,14 +42,13 @@ def compare(a: dict, b: dict, modes: list[str] | None = None) -> dict:
         per_mode = {}
         for mode in [m for m in ra["accuracy"] if m in rb["accuracy"] and (modes is None or m in modes)]:
             acc_a, acc_b = ra["accuracy"][mode], rb["accuracy"][mode]
-            datasets = {}
-            for dataset in [d for d in acc_a["datasets"] if d in acc_b["datasets"]]:
-                datasets[dataset] = _difference(acc_a["datasets"][dataset]["accuracy"], acc_b["datasets"][dataset]["accuracy"])
+            shared = [d for d in acc_a["datasets"] if d in acc_b["datasets"]]
+            datasets = {d: _difference(acc_a["datasets"][d]["accuracy"], acc_b["datasets"][d]["accuracy"]) for d in shared}
             lat_a, lat_b = ra["latency"].get(mode, {}), rb["latency"].get(mode, {})
             rate_a, rate_b = ra["throughput"].get(mode, {}), rb["throughput"].get(mode, {})
             per_mode[mode] = {
                 "datasets": datasets,
-                "all": _difference(acc_a["all"]["accuracy"], acc_b["all"]["accuracy"]),
+                "all": _difference(_pooled(acc_a, shared), _pooled(acc_b, shared)),
                 "latency_p50_ratio": metrics.ratio(lat_b.get("p50_s"), lat_a.get("p50_s")),
                 "throughput_ratio": metrics.ratio(rate_b.get("problems_per_s"), rate_a.get("problems_per_s")),
             }
@@ -57,6 +57,17 @@ def compare(a: dict, b: dict, modes: list[str] | None = None) -> dict:
                          "size_ratio": metrics.ratio(rb.get("size_bytes"), ra.get("size_bytes"))})
     same_device = a["device"].get("cpu") == b["device"].get("cpu")
     return {"a": a["generated_at"], "b": b["generated_at"], "same_cpu": same_device, "targets": compared}
+
+
+def _pooled(accuracy: dict, datasets: list[str]) -> float | None:
+    """Accuracy over `datasets` alone: the run's own "all" when it measured exactly these."""
+    if set(datasets) == set(accuracy["datasets"]):
+        return accuracy["all"]["accuracy"]
+    rows = [accuracy["datasets"][d] for d in datasets]
+    if not rows or any("n" not in r for r in rows):
+        return None
+    n = sum(r["n"] for r in rows)
+    return round(100 * sum(r["correct"] for r in rows) / n, 2) if n else None
 
 
 def _difference(a: float | None, b: float | None) -> dict:

@@ -212,6 +212,26 @@ def test_compare_states_accuracy_as_a_ratio_too():
     assert "| base | student | etd | svamp/test | 0.0 | 4.0 | +4.00 | – |" in table
 
 
+def test_compare_pools_only_the_datasets_both_runs_measured():
+    from benchmarks.compare import compare
+
+    def results(label, counts):
+        datasets = {d: {"n": n, "correct": c, "accuracy": round(100 * c / n, 2)} for d, (c, n) in counts.items()}
+        c, n = sum(c for c, _ in counts.values()), sum(n for _, n in counts.values())
+        return {"generated_at": label, "device": {"cpu": "same"}, "targets": [
+            {"label": label, "accuracy": {"etd": {"datasets": datasets, "all": {"n": n, "correct": c,
+                                                                                 "accuracy": round(100 * c / n, 2)}}},
+             "latency": {}, "throughput": {}}]}
+
+    # The base measured three sets (its own "all" is 33.3%), the student GSM8K and SVAMP only.
+    base = results("base", {"gsm8k/test": (10, 1000), "svamp/test": (30, 100), "asdiv/test": (960, 1900)})
+    student = results("student", {"gsm8k/test": (150, 1000), "svamp/test": (50, 100)})
+    etd = compare(base, student)["targets"][0]["modes"]["etd"]
+    assert set(etd["datasets"]) == {"gsm8k/test", "svamp/test"}
+    assert etd["all"]["a"] == round(100 * 40 / 1100, 2)  # GSM8K and SVAMP pooled, not 33.3%
+    assert etd["all"]["b"] == round(100 * 200 / 1100, 2)
+
+
 def test_bad_model_entries_are_one_line_errors(student, tmp_path):
     bundle, _ = student
     for entry, message in ((f"{bundle}@q5_1", "has no q5_1 weights"), (str(tmp_path / "none"), "no bundle"),
