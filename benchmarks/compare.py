@@ -85,9 +85,12 @@ def to_markdown(differences: dict, *, title: bool = True) -> str:
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for pair in differences["targets"]:
         for mode, figures in pair["modes"].items():
-            for dataset, d in list(figures["datasets"].items()) + [("all", figures["all"])]:
+            rows = list(figures["datasets"].items())
+            if len(rows) != 1:  # with one shared dataset "all" is that dataset again
+                rows.append(("all", figures["all"]))
+            for dataset, d in rows:
                 points = "–" if d["points"] is None else f"{d['points']:+.2f}"
-                speed = dataset == "all"
+                speed = dataset == rows[-1][0]  # speed and memory are per model: on the last row
                 lines.append(f"| {pair['a']} | {pair['b']} | {mode} | {dataset} | {_cell(d['a'])} | {_cell(d['b'])} | {points} | {_times(d['ratio'])} "
                              f"| {_cell(figures['latency_p50_ratio'] if speed else None)} "
                              f"| {_cell(figures['throughput_ratio'] if speed else None)} "

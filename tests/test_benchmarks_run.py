@@ -213,7 +213,7 @@ def test_compare_states_accuracy_as_a_ratio_too():
 
 
 def test_compare_pools_only_the_datasets_both_runs_measured():
-    from benchmarks.compare import compare
+    from benchmarks.compare import compare, to_markdown
 
     def results(label, counts):
         datasets = {d: {"n": n, "correct": c, "accuracy": round(100 * c / n, 2)} for d, (c, n) in counts.items()}
@@ -230,6 +230,8 @@ def test_compare_pools_only_the_datasets_both_runs_measured():
     assert set(etd["datasets"]) == {"gsm8k/test", "svamp/test"}
     assert etd["all"]["a"] == round(100 * 40 / 1100, 2)  # GSM8K and SVAMP pooled, not 33.3%
     assert etd["all"]["b"] == round(100 * 200 / 1100, 2)
+    one = compare(base, results("student", {"gsm8k/test": (150, 1000)}))
+    assert [line.split(" | ")[3] for line in to_markdown(one).splitlines() if line.startswith("| base |")] == ["gsm8k/test"]
 
 
 def test_bad_model_entries_are_one_line_errors(student, tmp_path):
