@@ -62,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
                                              "interrupted run, or to see partial results while one is going).")
     report.add_argument("out", type=Path, help="a run folder")
     report.add_argument("--json", action="store_true", help="print results.json instead of the table")
+    report.add_argument("--reselect", action="store_true",
+                        help="first re-decide every etd and vote answer from the stored thoughts with the current "
+                             "selection rules (after a rule change; needs a run that derived its modes from etd). "
+                             "etd latency timed under an older rule is dropped: rerun the run's command to time it again")
     report.set_defaults(handler=cmd_report)
 
     compare = commands.add_parser("compare", help="differences between two result folders",
@@ -104,6 +108,8 @@ def cmd_solver(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    from runtime.solver import ETD_RULE
+
     from . import report, suite
     from .device import parse_size
     from .targets import parse_targets
@@ -123,7 +129,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                              modes=suite.parse_modes(args.modes), limit=args.limit, threads=args.threads,
                              memory_cap=memory_cap, batch_size=args.batch_size, latency_sample=args.latency_sample,
                              max_tokens=args.max_tokens, data_dir=args.data_dir,
-                             derive_modes=not args.no_derive)
+                             derive_modes=not args.no_derive, etd_rule=ETD_RULE)
     suite.prepare(args.out, config)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())
@@ -144,6 +150,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from . import report
 
+    if args.reselect:
+        from .reselect import reselect_run
+
+        for label, count in reselect_run(args.out).items():
+            print(f"{label}: {count} etd answers changed", file=sys.stderr)
     show(report.write_reports(args.out), args)
     return 0
 

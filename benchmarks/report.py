@@ -20,6 +20,12 @@ from .targets import Target
 
 SCHEMA_VERSION = 1
 PLOTS = {"accuracy": "accuracy.png", "latency": "latency.png", "tradeoff": "tradeoff.png"}
+# runtime.solver.ETD_RULE, as a reader of an old report needs it said.
+ETD_RULES = {
+    1: "etd answer: the first of PoT, EoT, CoT that gave one (rule 1, the papers').",
+    2: "etd answer: the first of PoT, EoT, CoT that gave a plausible one, non-negative and whole unless an "
+       "earlier thought agrees; else the first answer (rule 2).",
+}
 
 
 def build_results(out: Path) -> dict:
@@ -107,9 +113,11 @@ def to_markdown(results: dict) -> str:
         + (" (or until it loops: `repeating` below)" if settings.get("run_version", 1) >= 3 else "") + "; "
         f"accuracy from batch mode ({settings['batch_size']} questions per engine call), latency from "
         f"{settings['latency_sample']} questions per mode solved one at a time"
-        + (" (etd as `runtime solve` does it: a thought only where the ones before it gave no answer)"
+        + (" (etd as `runtime solve` does it: a thought only where the ones before it gave no "
+           + ("answer)" if settings.get("etd_rule", 1) == 1 else "plausible answer)")
            if "etd" in settings["modes"] and settings.get("run_version", 1) >= 2 else "")
-        + "." + (f" Reference: `{results['reference']}`." if compared else "")
+        + "." + (" " + ETD_RULES[settings.get("etd_rule", 1)] if "etd" in settings["modes"] else "")
+        + (f" Reference: `{results['reference']}`." if compared else "")
         + ("" if results["complete"] else " **Incomplete run: some targets have not finished.**"),
         "", "## Accuracy (%)", "",
     ]

@@ -61,6 +61,7 @@ class RunConfig:
     format_version: str = FORMAT_VERSION
     run_version: int = RUN_VERSION
     device: dict = field(default_factory=dict)
+    etd_rule: int = 1            # runtime.solver.ETD_RULE that chose the etd answers; 1 where not stored
 
 
 def parse_datasets(text: str) -> tuple[list[str], dict[str, int]]:
@@ -180,6 +181,14 @@ def prepare(out: Path, config: RunConfig) -> RunConfig:
         raise RunError("no problems to run (check --datasets and --limit)")
     config.problems_sha256 = problems_hash(problems)
     config.device = profile(threads=config.threads, memory_cap=config.memory_cap)
+    try:
+        stored_rule = load_config(out).etd_rule if (out / "run.json").is_file() else config.etd_rule
+    except (TypeError, ValueError):
+        stored_rule = config.etd_rule  # not a run folder: claim_run_folder says so
+    if stored_rule != config.etd_rule:
+        raise RunError(f"{out} holds etd answers chosen by an earlier rule ({stored_rule}); "
+                       f"`benchmarks report {out} --reselect` applies the current one to its records, "
+                       "then the same command resumes")
     try:
         claim_run_folder(out, "run.json", asdict(config), ignore=("device", "data_dir", "threads", "memory_cap"),
                          what="benchmark run")

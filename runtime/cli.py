@@ -48,8 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     solve = commands.add_parser(
         "solve", help="solve a word problem offline with a student model",
         description="Prompt the student for its thoughts, run each through the embedded solver, and choose "
-                    "the answer. Modes: etd (PoT, else EoT, else CoT: the papers' rule; a thought is generated only when the "
-                    "ones before it gave no answer, unless --all-thoughts), vote (majority over "
+                    "the answer. Modes: etd (PoT, else EoT, else CoT: the papers' rule, where a negative answer or a "
+                    "fraction no earlier thought agrees with counts as a failure; a thought is generated only when the "
+                    "ones before it gave no plausible answer, unless --all-thoughts), vote (majority over "
                     "thoughts and samples), or one thought alone (pot, eot, cot). With no --model the default "
                     "bundle is used (built on first use from the installed SmolLM2 base). Works offline.",
         epilog="exit status: 0 answered, 1 no thought gave an answer, 2 bad usage, input or model. "

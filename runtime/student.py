@@ -5,8 +5,9 @@
     solution.answer, solution.reason, solution.thoughts[0].text
 
 Modes: `pot`, `eot`, `cot` (one thought; with samples > 1, a vote over the samples), `etd` (the
-papers' rule: PoT, else EoT, else CoT; by default a thought is generated only when the ones before
-it gave no answer) and `vote` (majority over every thought and sample).
+papers' rule, PoT, else EoT, else CoT, where a negative or lone fractional answer counts as a
+failure; by default a thought is generated only when the ones before it gave no plausible answer)
+and `vote` (majority over every thought and sample).
 One object serves the CLI, the tutor and the benchmarks.
 """
 
@@ -92,8 +93,8 @@ class Student:
         """Solve several questions with one engine call per round, prompts grouped by thought: an
         engine that batches runs them together, and llama.cpp reuses each few-shot prefix.
 
-        `lazy` (etd only): ask for the next thought only where the earlier ones gave no answer. The
-        papers' rule picks the same answer, with a fraction of the decoding when the program runs;
+        `lazy` (etd only): ask for the next thought only where the earlier ones gave no plausible
+        answer (`select_etd`). The rule picks the same answer, with a fraction of the decoding when the program runs;
         `lazy=False` generates every thought (the tutor shows them all; the benchmarks read each
         thought's accuracy from them). Timings are the batch's: `generation_s` and `total_s` cover
         every question in it."""
@@ -132,13 +133,14 @@ class Student:
                                               None if generation.first_token_s is None else round(generation.first_token_s, 4),
                                               generation.prompt_tokens))
             solver_s += time.perf_counter() - solver_started
-            # etd decides on each thought's first sample, so that is what settles a question.
-            pending = [q for q in pending if not any(r.ok for r, run in zip(results[q], runs[q]) if run.sample == 0)]
+            # etd decides on each thought's first sample; the next thought is asked only where the
+            # ones so far gave no plausible answer (select_etd's rule, so lazy and full agree).
+            pending = [q for q in pending if not select_etd(first_samples(results[q], runs[q])).settled]
         total_s = time.perf_counter() - started
         solutions = []
         for question, question_runs, question_results in zip(questions, runs, results):
             if mode == "etd":
-                selection = select_etd([r for r, run in zip(question_results, question_runs) if run.sample == 0])
+                selection = select_etd(first_samples(question_results, question_runs))
             else:
                 selection = select_vote(question_results)
             firsts = [r.first_token_s for r in question_runs if r.first_token_s is not None]
@@ -156,6 +158,10 @@ class Student:
 
     def close(self) -> None:
         self.engine.close()
+
+
+def first_samples(results: list[SolverResult], runs: list[ThoughtRun]) -> list[SolverResult]:
+    return [result for result, run in zip(results, runs) if run.sample == 0]
 
 
 def run_rationale(thought: Thought, text: str) -> SolverResult:

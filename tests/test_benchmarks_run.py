@@ -240,3 +240,61 @@ def test_bad_model_entries_are_one_line_errors(student, tmp_path):
                            (f"{bundle}@f16,{bundle}@gguf:f16", "named twice")):
         proc = benchmarks("run", "--model", entry, "--out", str(tmp_path / "x"))
         assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_reselect_applies_the_current_etd_rule_to_stored_thoughts(student, data_dir, tmp_path):
+    """A run whose etd answers an older rule chose (rule 1 took a program's -N): `report --reselect`
+    re-decides them from the stored thoughts, drops the etd latency timed under that rule, and the
+    same `run` command times it again. Until then, resuming is refused."""
+    bundle, problems = student
+    out = tmp_path / "old"
+    args = ["run", "--model", f"{bundle}@f16", "--datasets", "gsm8k:train=2", "--modes", "etd,pot",
+            "--latency-sample", "2", "--max-tokens", "160", "--data-dir", str(data_dir), "--out", str(out)]
+    assert benchmarks(*args).returncode == 0
+    gold = {p.id: p.answer for p in problems}
+    rows = finished_records(out, "bundle-f16")
+    target = rows[0]["id"]
+    for row in rows:
+        if row["id"] == target:
+            row["thoughts"][0] |= {"answer": -gold[target], "correct": False}   # the program's answer
+            row |= {"answer": -gold[target], "correct": False, "thought": "pot"}  # what rule 1 chose
+    (out / "records" / "bundle-f16.jsonl.gz").write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in rows).encode()))
+    settings = json.loads((out / "run.json").read_text())
+    del settings["etd_rule"]          # a folder written before the rule was recorded: rule 1
+    (out / "run.json").write_text(json.dumps(settings))
+
+    refused = benchmarks(*args)
+    assert refused.returncode == 2 and "--reselect" in refused.stderr and "Traceback" not in refused.stderr
+
+    proc = benchmarks("report", str(out), "--reselect", "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "bundle-f16: 1 etd answers changed" in proc.stderr
+    after = {(r["mode"], r["id"]): r for r in finished_records(out, "bundle-f16")}
+    etd = after[("etd", target)]
+    assert etd["answer"] == gold[target] and etd["correct"] and etd["thought"] == "eot"
+    assert "POT gave" in etd["reason"] and "negative" in etd["reason"]
+    assert after[("pot", target)]["answer"] == -gold[target] and not after[("pot", target)]["correct"]
+    accuracy = json.loads(proc.stdout)["targets"][0]["accuracy"]
+    assert accuracy["etd"]["all"]["accuracy"] == 100.0 and accuracy["pot"]["all"]["accuracy"] == 50.0
+    assert json.loads((out / "run.json").read_text())["etd_rule"] >= 2
+    latency = [json.loads(line) for line in (out / "latency" / "bundle-f16.jsonl").read_text().splitlines()]
+    assert sorted(r["mode"] for r in latency) == ["pot", "pot"]
+
+    resumed = benchmarks(*args)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    latency = [json.loads(line) for line in (out / "latency" / "bundle-f16.jsonl").read_text().splitlines()]
+    assert sorted(r["mode"] for r in latency) == ["etd", "etd", "pot", "pot"]
+    assert {(r["mode"], r["id"]): r["answer"] for r in finished_records(out, "bundle-f16")} == \
+        {key: row["answer"] for key, row in after.items()}
+
+
+def test_reselect_refuses_a_record_without_the_thoughts_the_rule_needs():
+    from benchmarks.reselect import reselect_row
+    from benchmarks.suite import RunError
+
+    lazy = {"dataset": "gsm8k/test", "id": "x", "mode": "etd", "gold": 4.0, "answer": -4.0, "correct": False,
+            "thoughts": [{"thought": "pot", "sample": 0, "answer": -4.0, "error": None, "error_kind": None}]}
+    with pytest.raises(RunError, match="lazily"):
+        reselect_row(lazy)
+    settled = lazy | {"thoughts": [lazy["thoughts"][0] | {"answer": 4.0}]}
+    assert reselect_row(settled)["correct"] is True

@@ -59,7 +59,12 @@ def test_the_cards_commands_made_the_results_it_quotes():
         assert (datasets, limits, parse_modes(args.modes)) == (settings["datasets"], settings["limits"], settings["modes"])
         results = json.loads((folder / "results.json").read_text())
         assert results["complete"] is True
-        assert [t["label"].rsplit("-", 1)[0] for t in results["targets"]] == args.model.split(",")
+        entries = args.model.split(",")
+        assert len(entries) == len(results["targets"])
+        for entry, target in zip(entries, results["targets"]):
+            bundle, _, weights = entry.partition("@")      # BUNDLE or BUNDLE@[engine:]quantization
+            assert target["label"].startswith(Path(bundle).name + "-")
+            assert not weights or target["quantization"] == weights.rsplit(":", 1)[-1]
 
 
 def test_headline_is_the_measured_gsm8k_figure():

@@ -17,12 +17,12 @@ import time
 from ..thoughts import Thought, parse_thought
 from .numbers import answers_match, parse_number
 from .result import ERROR_KINDS, SolverResult, Step
-from .select import Selection, select_etd, select_vote
+from .select import ETD_RULE, Selection, select_etd, select_vote
 
 DEFAULT_TIMEOUT = 3.0
 
 __all__ = [
-    "DEFAULT_TIMEOUT", "ERROR_KINDS", "Selection", "SolverResult", "Step", "answers_match",
+    "DEFAULT_TIMEOUT", "ERROR_KINDS", "ETD_RULE", "Selection", "SolverResult", "Step", "answers_match",
     "execute", "parse_number", "select_etd", "select_vote", "warm_up",
 ]
 

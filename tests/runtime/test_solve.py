@@ -38,12 +38,16 @@ def test_every_mode_on_both_engines(student, engine, mode):
 
 
 def assert_lazy_etd(result: dict) -> None:
-    """The thoughts an etd solve generated: PoT, EoT, CoT in order, up to the first that answered."""
+    """The thoughts an etd solve generated: PoT, EoT, CoT in order, up to the first that settled it."""
+    from runtime.solver import SolverResult, select_etd
+    from runtime.thoughts import Thought
+
     names = [t["thought"] for t in result["thoughts"]]
-    answered = [t["result"]["answer"] is not None for t in result["thoughts"]]
     assert names == ["pot", "eot", "cot"][:len(names)] and names
-    assert not any(answered[:-1]) and (answered[-1] or len(names) == 3)
-    assert (result["answer"] is None) == (not answered[-1])
+    results = [SolverResult(Thought(t["thought"]), t["result"]["answer"]) for t in result["thoughts"]]
+    assert not any(select_etd(results[:k]).settled for k in range(1, len(results)))
+    assert select_etd(results).settled or len(names) == 3
+    assert result["answer"] == select_etd(results).answer
 
 
 def test_etd_generates_a_thought_only_where_the_earlier_ones_failed(student, garbage):
