@@ -131,6 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                              max_tokens=args.max_tokens, data_dir=args.data_dir,
                              derive_modes=not args.no_derive, etd_rule=ETD_RULE)
     suite.prepare(args.out, config)
+    suite.claim_weights(args.out, targets)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:

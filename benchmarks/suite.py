@@ -199,6 +199,24 @@ def prepare(out: Path, config: RunConfig) -> RunConfig:
     return config
 
 
+def claim_weights(out: Path, targets: list[Target]) -> None:
+    """Record which weights each target's records come from, or refuse a folder whose records came
+    from other weights under the same label (a rebuilt bundle, another adapter)."""
+    from .targets import weights_identity
+
+    for target in targets:
+        path = out / "targets" / f"{target.label}.json"
+        summary = json.loads(path.read_text()) if path.exists() else {"target": target.to_dict()}
+        identity = weights_identity(target)
+        stored = summary.get("weights_sha256")
+        if stored and identity and stored != identity:
+            raise RunError(f"{out} holds records of {target.label} from other weights (sha256 {stored[:12]}…, "
+                           f"now {identity[:12]}…); choose another --out")
+        if identity and not stored:
+            summary["weights_sha256"] = identity
+            write_text_atomic(path, json.dumps(summary, indent=2) + "\n")
+
+
 def load_config(out: Path) -> RunConfig:
     path = out / "run.json"
     if not path.is_file():

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -93,3 +94,19 @@ def size_on_disk(target: Target) -> int | None:
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     return None
+
+
+def weights_identity(target: Target) -> str | None:
+    """A hash naming the weights the target loads, from the bundle's manifest (no file is read): the
+    file's sha256, or one over a folder's files; for the reference, the checkpoint's recorded hash.
+    A resumed run compares it, so that records of two different builds never mix in one folder."""
+    manifest = load_manifest(target.bundle)
+    if target.reference:
+        return manifest.source.get("source_sha256")
+    inside = sorted((f.path, f.sha256) for f in manifest.files
+                    if f.path == target.weights_path or f.path.startswith(target.weights_path.rstrip("/") + "/"))
+    if not inside:
+        return None
+    if len(inside) == 1 and inside[0][0] == target.weights_path:
+        return inside[0][1]
+    return hashlib.sha256("".join(f"{path}\0{sha}\n" for path, sha in inside).encode()).hexdigest()

@@ -298,3 +298,21 @@ def test_reselect_refuses_a_record_without_the_thoughts_the_rule_needs():
         reselect_row(lazy)
     settled = lazy | {"thoughts": [lazy["thoughts"][0] | {"answer": 4.0}]}
     assert reselect_row(settled)["correct"] is True
+
+
+def test_records_from_other_weights_never_mix(student, data_dir, tmp_path):
+    """A folder remembers which weights wrote its records; resuming it with a rebuilt bundle under the
+    same label is refused instead of silently pooling two models' answers."""
+    bundle, _ = student
+    out = tmp_path / "one"
+    args = ["run", "--model", f"{bundle}@f16", "--datasets", "gsm8k:train=1", "--modes", "pot",
+            "--latency-sample", "0", "--data-dir", str(data_dir), "--out", str(out)]
+    assert benchmarks(*args).returncode == 0
+    summary_path = out / "targets" / "bundle-f16.json"
+    summary = json.loads(summary_path.read_text())
+    manifest = json.loads((bundle / "student.json").read_text())
+    assert summary["weights_sha256"] == next(f["sha256"] for f in manifest["files"] if f["path"] == "model-f16.gguf")
+    assert benchmarks(*args).returncode == 0              # the same weights: resumes (nothing to do)
+    summary_path.write_text(json.dumps(summary | {"weights_sha256": "0" * 64}))
+    proc = benchmarks(*args)
+    assert proc.returncode == 2 and "from other weights" in proc.stderr and "Traceback" not in proc.stderr
