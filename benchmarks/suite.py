@@ -33,7 +33,7 @@ from runtime.student import MODES
 from runtime.thoughts import FORMAT_VERSION
 
 from .device import profile
-from .targets import Target
+from .targets import Target, weights_identity
 
 # 2: etd latency is timed the way `runtime solve` runs it (lazily); 3: generations end at a loop
 RUN_VERSION = 3
@@ -202,8 +202,6 @@ def prepare(out: Path, config: RunConfig) -> RunConfig:
 def claim_weights(out: Path, targets: list[Target]) -> None:
     """Record which weights each target's records come from, or refuse a folder whose records came
     from other weights under the same label (a rebuilt bundle, another adapter)."""
-    from .targets import weights_identity
-
     for target in targets:
         path = out / "targets" / f"{target.label}.json"
         summary = json.loads(path.read_text()) if path.exists() else {"target": target.to_dict()}

@@ -62,9 +62,15 @@ def derived_modes(config) -> list[str]:
     return [m for m in config.modes if m in ("pot", "eot", "cot", "vote")]
 
 
+def stored_result(thought_row: dict) -> SolverResult:
+    """A record's thought as the solver result the selection rules take."""
+    return SolverResult(Thought(thought_row["thought"]), thought_row["answer"], thought_row["error"],
+                        thought_row["error_kind"])
+
+
 def derive(etd_row: dict, mode: str) -> dict:
     thoughts = [t for t in etd_row["thoughts"] if mode == "vote" or t["thought"] == mode]
-    results = [SolverResult(Thought(t["thought"]), t["answer"], t["error"], t["error_kind"]) for t in thoughts]
+    results = [stored_result(t) for t in thoughts]
     selection = select_vote(results)  # what Student.solve does for every mode but etd
     return etd_row | {"mode": mode, "answer": selection.answer, "correct": answers_match(selection.answer, etd_row["gold"]),
                       "thought": selection.thought.value if selection.thought else None, "reason": selection.reason,

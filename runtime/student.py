@@ -94,7 +94,8 @@ class Student:
         engine that batches runs them together, and llama.cpp reuses each few-shot prefix.
 
         `lazy` (etd only): ask for the next thought only where the earlier ones gave no plausible
-        answer (`select_etd`). The rule picks the same answer, with a fraction of the decoding when the program runs;
+        answer (`select_etd`). The rule picks the same answer, with a fraction of the decoding when
+        the program runs;
         `lazy=False` generates every thought (the tutor shows them all; the benchmarks read each
         thought's accuracy from them). Timings are the batch's: `generation_s` and `total_s` cover
         every question in it."""
