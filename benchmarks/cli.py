@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                "Example: benchmarks run --model smollm2-base@all --datasets gsm8k,multiarith --modes etd "
                "--limit 200 --out benchmarks/results/smollm2-base",
     )
-    run.add_argument("--model", required=True, metavar="MODEL[,MODEL...]", help="bundles to compare (see below)")
+    run.add_argument("--model", default="", metavar="MODEL[,MODEL...]",
+                     help="bundles to compare (see below; default: the default student, as `runtime solve` uses it)")
     run.add_argument("--datasets", default="gsm8k,svamp,asdiv,multiarith",
                      help="comma-separated NAME[:SPLIT][=N] (N: first N problems of it); default "
                           "gsm8k,svamp,asdiv,multiarith, test splits")
@@ -49,11 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--latency-sample", type=int, default=20,
                      help="questions per mode solved one at a time for latency (default 20; 0 skips)")
     run.add_argument("--max-tokens", type=int, default=320, help="tokens per generation (default 320, as runtime solve)")
+    run.add_argument("--paths", type=int, default=0,
+                     help="etd: also draw K sampled paths per question (even; half PoT, half EoT) and rate each answer's "
+                          "confidence: adds calibration figures and plots, and etd+confidence latency (default 0: off)")
+    run.add_argument("--temperature", type=float, help="with --paths: their sampling temperature (default: the "
+                                                        "student's calibration's, else 0.7)")
     run.add_argument("--no-derive", action="store_true",
                      help="generate every mode on its own; by default, with etd among the modes, pot/eot/cot/vote "
                           "accuracy is read from the etd generations (the same greedy texts; 3x less work)")
     run.add_argument("--data-dir", help="benchmark data folder (default $ETD_DATA_DIR, else the Hugging Face hub)")
-    run.add_argument("--out", type=Path, required=True, help="results folder, e.g. benchmarks/results/NAME")
+    run.add_argument("--out", type=Path, help="results folder, e.g. benchmarks/results/NAME (default: "
+                                              "benchmark-runs/LABEL in the current folder, LABEL the first model's)")
     run.add_argument("--json", action="store_true", help="print results.json instead of the table")
     run.set_defaults(handler=cmd_run)
 
@@ -66,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="first re-decide every etd and vote answer from the stored thoughts with the current "
                              "selection rules (after a rule change; needs a run that derived its modes from etd). "
                              "etd latency timed under an older rule is dropped: rerun the run's command to time it again")
+    report.add_argument("--rerate", type=Path, metavar="CONFIDENCE_JSON",
+                        help="first re-rate every etd answer's confidence and verdict from its stored sampled paths with "
+                             "this calibration (e.g. runtime/shipped/confidence.json after `benchmarks calibrate`)")
     report.set_defaults(handler=cmd_report)
 
     compare = commands.add_parser("compare", help="differences between two result folders",
@@ -76,6 +86,31 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--modes", help="comma-separated modes to show (default: every mode both runs measured)")
     compare.add_argument("--json", action="store_true", help="print the differences as JSON")
     compare.set_defaults(handler=cmd_compare)
+
+    calibrate = commands.add_parser(
+        "calibrate", help="fit a student's confidence map on held-out problems and store it beside its weights",
+        description="Refit the confidence calibration of a student (run this when a new student ships). Solves "
+                    "held-out problems with etd and the most sampled paths asked for, in --work (a benchmark run "
+                    "folder: rerun to resume), then for each K in --candidates fits the map from the first K paths, "
+                    "times etd with K paths one question at a time, picks K (the smallest within 0.01 AUROC of "
+                    "the best that meets --latency-budget) unless --paths is given, and writes the map to --out. "
+                    "Test splits are refused: calibrating on them would make every test figure a fit.",
+        epilog="Example: benchmarks calibrate --datasets gsm8k:train=240 --work runs/calibration "
+               "--out runtime/shipped/confidence.json")
+    calibrate.add_argument("--model", default="", help="the student's bundle (default: the default student)")
+    calibrate.add_argument("--datasets", default="gsm8k:train=240",
+                           help="held-out problems, NAME:SPLIT[=N] (default gsm8k:train=240; no test splits)")
+    calibrate.add_argument("--work", type=Path, required=True, help="the run folder for the held-out solves (resumes)")
+    calibrate.add_argument("--candidates", default="2,4,6,8", help="K values to compare (even; default 2,4,6,8)")
+    calibrate.add_argument("--paths", type=int, help="use this K instead of choosing one")
+    calibrate.add_argument("--temperature", type=float, default=0.7, help="sampling temperature of the paths (default 0.7)")
+    calibrate.add_argument("--latency-budget", type=float, default=2.0, help="p50 seconds etd with confidence may take (default 2.0)")
+    calibrate.add_argument("--latency-sample", type=int, default=12, help="questions timed per K (default 12; 0 skips)")
+    calibrate.add_argument("--min-problems", type=int, default=100,
+                           help="refuse to fit on fewer held-out problems than this (default 100)")
+    calibrate.add_argument("--out", type=Path, required=True, help="where to write the map, e.g. runtime/shipped/confidence.json")
+    calibrate.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    calibrate.set_defaults(handler=cmd_calibrate)
 
     card = commands.add_parser(
         "card", help="refresh the result tables a document (MODEL_CARD.md) takes from result folders",
@@ -105,7 +140,7 @@ def cmd_solver(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def cmd_run(args: argparse.Namespace, *, quiet: bool = False) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from runtime.solver import ETD_RULE
@@ -117,6 +152,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     for name in ("limit", "threads"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise suite.RunError(f"--{name} must be at least 1")
+    if args.paths < 0 or args.paths % 2 or args.paths > 64:
+        raise suite.RunError("--paths must be even, from 0 (off) to 64")
+    if args.temperature is not None and not 0 < args.temperature <= 2:
+        raise suite.RunError("--temperature must be in (0, 2]")
     if args.batch_size < 1 or args.max_tokens < 1 or args.latency_sample < 0:
         raise suite.RunError("--batch-size and --max-tokens must be at least 1, --latency-sample at least 0")
     try:
@@ -124,12 +163,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise suite.RunError(str(exc)) from None
     targets = parse_targets(args.model)
+    if args.out is None:
+        args.out = Path("benchmark-runs") / targets[0].label
+        print(f"benchmarks: writing to {args.out} (rerun the same command to resume)", file=sys.stderr)
     datasets, limits = suite.parse_datasets(args.datasets)
     config = suite.RunConfig(targets=[t.to_dict() for t in targets], datasets=datasets, limits=limits,
                              modes=suite.parse_modes(args.modes), limit=args.limit, threads=args.threads,
                              memory_cap=memory_cap, batch_size=args.batch_size, latency_sample=args.latency_sample,
                              max_tokens=args.max_tokens, data_dir=args.data_dir,
-                             derive_modes=not args.no_derive, etd_rule=ETD_RULE)
+                             derive_modes=not args.no_derive, etd_rule=ETD_RULE, paths=args.paths,
+                             path_temperature=args.temperature)
     suite.prepare(args.out, config)
     suite.claim_weights(args.out, targets)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -141,11 +184,71 @@ def cmd_run(args: argparse.Namespace) -> int:
             bar.update(tasks[label], completed=done, total=total)
 
         summaries = [suite.run_target(args.out, target, progress=progress) for target in targets]
-    show(report.write_reports(args.out), args)
+    results = report.write_reports(args.out)
+    if not quiet:
+        show(results, args)
     failed = [s for s in summaries if s.get("error")]
     for summary in failed:
         print(f"benchmarks: {summary['target']['label']} failed: {summary['error']}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from . import calibration, suite
+    from .targets import parse_targets
+
+    try:
+        candidates = sorted({int(k) for k in args.candidates.split(",") if k.strip()})
+    except ValueError:
+        raise suite.RunError("--candidates takes even numbers, e.g. 2,4,6,8") from None
+    if args.paths:
+        candidates = sorted(set(candidates) | {args.paths})
+    if not candidates or any(k < 2 or k % 2 or k > 64 for k in candidates):
+        raise suite.RunError("sampled paths must be even, from 2 to 64")
+    if not 0 < args.temperature <= 2:
+        raise suite.RunError("--temperature must be in (0, 2]")
+    datasets, _ = suite.parse_datasets(args.datasets)
+    if any(d.endswith("/test") for d in datasets):
+        raise suite.RunError("calibrate on held-out training problems, never on a test split")
+    run_args = argparse.Namespace(**vars(args))
+    run_args.modes, run_args.limit, run_args.threads, run_args.memory_cap = "etd", None, None, None
+    run_args.batch_size, run_args.latency_sample, run_args.max_tokens = 8, 0, 320
+    run_args.no_derive, run_args.data_dir, run_args.out, run_args.paths = True, None, args.work, max(candidates)
+    run_args.json = False
+    status = cmd_run(run_args, quiet=True)
+    if status:
+        return status
+    target = parse_targets(args.model)[0]
+    records = suite.read_jsonl(args.work / "records" / f"{target.label}.jsonl")
+    source = {"datasets": datasets, "model": target.label, "run": str(args.work)}
+    table = calibration.compare_k(records, candidates, args.temperature, source, args.min_problems)
+    problems = [p.question for _, p in suite.load_plan_problems(suite.load_config(args.work))][:args.latency_sample]
+    latency = (calibration.latency_per_k(target.bundle, target.engine, target.quantization, problems, candidates,
+                                         args.temperature) if problems else {})
+    chosen = args.paths or calibration.choose_k(table, latency, args.latency_budget)
+    fitted = table[chosen]["calibration"]
+    from runtime.bundle import load_manifest
+
+    fitted.fitted_for = load_manifest(target.bundle).source.get("source_sha256") or ""
+    fitted.fitted_on["latency_p50_s"] = latency.get(chosen, {}).get("p50_s")
+    fitted.fitted_on["chosen_from"] = {str(k): {key: v for key, v in row.items() if key != "calibration"}
+                                       | latency.get(k, {}) for k, row in table.items()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(args.out, fitted.to_json())
+    if args.json:
+        print(json.dumps({"chosen": chosen, "candidates": fitted.fitted_on["chosen_from"], "out": str(args.out)}))
+        return 0
+    print(f"| K | AUROC | ECE | sure share % | sure accuracy % | etd accuracy % | self-consistency accuracy % "
+          f"| latency p50 / p90 s |\n|---|---|---|---|---|---|---|---|")
+    for k, row in table.items():
+        lat = latency.get(k, {})
+        sure = "–" if row["sure_accuracy"] is None else f"{100 * row['sure_accuracy']:.1f}"
+        print(f"| {k}{' (chosen)' if k == chosen else ''} | {row['auroc']} | {row['ece']} | "
+              f"{100 * row['sure_share']:.1f} | {sure} | {100 * row['etd_accuracy']:.1f} "
+              f"| {100 * row['self_consistency_accuracy']:.1f} | {lat.get('p50_s', '–')} / {lat.get('p90_s', '–')} |")
+    print(f"wrote {args.out}: K={chosen}, sure at confidence >= {fitted.sure}, no answer below {fitted.unsure}",
+          file=sys.stderr)
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -156,6 +259,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         for label, count in reselect_run(args.out).items():
             print(f"{label}: {count} etd answers changed", file=sys.stderr)
+    if args.rerate:
+        from runtime.confidence import Calibration
+
+        from .calibration import rerate_run
+
+        try:
+            mapping = Calibration.from_json(args.rerate.read_text(encoding="utf-8"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{args.rerate} is not a confidence calibration ({exc})") from None
+        print(f"{rerate_run(args.out, mapping)} verdicts changed", file=sys.stderr)
     show(report.write_reports(args.out), args)
     return 0
 

@@ -20,6 +20,7 @@ from .targets import Target
 
 SCHEMA_VERSION = 1
 PLOTS = {"accuracy": "accuracy.png", "latency": "latency.png", "tradeoff": "tradeoff.png"}
+CONFIDENCE_PLOTS = {"reliability": "reliability.png", "coverage": "coverage.png"}  # runs with --paths
 # runtime.solver.ETD_RULE, as a reader of an old report needs it said.
 ETD_RULES = {
     1: "etd answer: the first of PoT, EoT, CoT that gave one (rule 1, the papers').",
@@ -47,6 +48,7 @@ def build_results(out: Path) -> dict:
             "latency": metrics.latency(read_jsonl(out / "latency" / f"{target.label}.jsonl")),
             "throughput": metrics.throughput(records[target.label]),
             "agreement_with_reference": metrics.agreement(records[target.label], records[reference.label]),
+            "confidence": confidence_figures(records[target.label]),
         })
     base = next(r for r in rows if r["reference"])
     for row in rows:
@@ -59,8 +61,23 @@ def build_results(out: Path) -> dict:
         "complete": all(r["records"] == expected and not r["error"] for r in rows),
         "settings": settings, "device": config.device, "reference": base["label"],
         "targets": rows,
-        "files": {"markdown": "results.md", "plots": dict(PLOTS)},
+        "files": {"markdown": "results.md",
+                  "plots": dict(PLOTS) | (CONFIDENCE_PLOTS if any(r["confidence"] for r in rows) else {})},
     }
+
+
+def confidence_figures(records: list[dict]) -> dict:
+    """dataset (and "all") -> the calibration figures of the etd records that carry sampled paths."""
+    from .calibration import summary
+
+    figures = {}
+    for dataset in dict.fromkeys(r["dataset"] for r in records):
+        found = summary([r for r in records if r["dataset"] == dataset])
+        if found:
+            figures[dataset] = found
+    if len(figures) > 1:
+        figures["all"] = summary(records)
+    return figures
 
 
 def _problem_keys(config) -> list:
@@ -147,7 +164,7 @@ def to_markdown(results: dict) -> str:
               "| batch problems/s | batch tok/s | load s | peak RSS MB | on disk MB |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in results["targets"]:
-        for mode in row["accuracy"]:
+        for mode in list(row["accuracy"]) + [m for m in row["latency"] if m not in row["accuracy"]]:
             lat, rate = row["latency"].get(mode, {}), row["throughput"].get(mode, {})
             lines.append(
                 f"| {row['label']} | {mode} | {_num(lat.get('p50_s'))} / {_num(lat.get('p90_s'))} / {_num(lat.get('p99_s'))} "
@@ -173,12 +190,42 @@ def to_markdown(results: dict) -> str:
                 lines.append(f"| {row['label']} | {mode} | {'–' if points is None else f'{points:+.2f}'} "
                              f"| {_num(m['latency_p50_ratio'], '×')} | {_num(m['throughput_ratio'], '×')} "
                              f"| {_num(vs['peak_rss_ratio'], '×')} | {_num(vs['size_ratio'], '×')} |")
+    lines += confidence_markdown(results)
     errors = [row for row in results["targets"] if row["error"]]
     if errors:
         lines += ["", "## Failed", ""] + [f"- `{row['label']}`: {row['error']}" for row in errors]
     lines += ["", "## Plots", "", f"![accuracy]({PLOTS['accuracy']})", "", f"![latency]({PLOTS['latency']})", "",
               f"![tradeoff]({PLOTS['tradeoff']})", ""]
+    if "reliability" in results["files"]["plots"]:
+        lines += [f"![reliability]({CONFIDENCE_PLOTS['reliability']})", "", f"![coverage]({CONFIDENCE_PLOTS['coverage']})", ""]
     return "\n".join(lines)
+
+
+def confidence_markdown(results: dict) -> list[str]:
+    rows = [(row, dataset, f) for row in results["targets"] for dataset, f in row.get("confidence", {}).items()]
+    if not rows:
+        return []
+    lines = ["", "## Confidence (etd with sampled paths)", "",
+             f"Each etd answer is rated from {rows[0][2]['paths']} sampled paths (half PoT, half EoT, at temperature) and "
+             "the student's stored calibration (`runtime/confidence.py`). ECE: expected calibration error over 10 "
+             "bins; AUROC: how well confidence separates right from wrong answers; per verdict, the share of problems "
+             "and how many of those are right; self-consistency: the majority over the greedy answer and the paths.", "",
+             "| model | dataset | n | etd accuracy % | ECE | AUROC | sure: share / accuracy % | unsure | no answer "
+             "| self-consistency accuracy % | calibrated |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row, dataset, f in rows:
+        cells = []
+        for verdict in ("sure", "unsure", "no answer"):
+            v = f["verdicts"][verdict]
+            cells.append(f"{_num(_pct(v['share']))} / {_num(_pct(v['accuracy']))}")
+        lines.append(f"| {row['label']} | {dataset} | {f['n']} | {_num(_pct(f['accuracy']))} | {_num(f['ece'])} "
+                     f"| {_num(f['auroc'])} | " + " | ".join(cells)
+                     + f" | {_num(_pct(f['self_consistency_accuracy']))} | {'yes' if f['calibrated'] else 'no'} |")
+    return lines
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else round(100 * value, 1)
 
 
 def _round(value: float | None) -> float | None:
@@ -260,8 +307,47 @@ def write_plots(results: dict, out: Path) -> None:
     axis.set_ylabel("accuracy %, all datasets")
     axis.set_ylim(bottom=0)
     axis.set_title(f"accuracy vs latency, marker area = peak RSS{suffix}", fontsize=9)
-    axis.legend(fontsize=6, loc="best", markerscale=0.4)
+    if axis.get_legend_handles_labels()[0]:  # nothing to show where no latency was measured
+        axis.legend(fontsize=6, loc="best", markerscale=0.4)
     _save(figure, out / PLOTS["tradeoff"])
+    if "reliability" in results["files"]["plots"]:
+        write_confidence_plots(results, out)
+
+
+def write_confidence_plots(results: dict, out: Path) -> None:
+    """The reliability diagram (accuracy against mean confidence per bin) and accuracy against
+    coverage (answer only the most confident share), one line per model and dataset."""
+    import matplotlib.pyplot as plt
+
+    series = [(f"{row['label']} {dataset}", f) for row in results["targets"]
+              for dataset, f in row.get("confidence", {}).items() if dataset != "all"]
+    figure, axis = plt.subplots(figsize=(5.5, 5))
+    axis.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfectly calibrated")
+    for name, f in series:
+        bins = [b for b in f["reliability"] if b["n"]]
+        axis.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o",
+                  label=f"{name} (ECE {f['ece']:.3f})")
+    axis.set_xlabel("confidence (bin mean)")
+    axis.set_ylabel("share right")
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1)
+    axis.set_title("reliability diagram", fontsize=10)
+    axis.legend(fontsize=7)
+    _save(figure, out / CONFIDENCE_PLOTS["reliability"])
+
+    figure, axis = plt.subplots(figsize=(6, 4.5))
+    for name, f in series:
+        axis.plot([c["coverage"] for c in f["coverage"]], [c["accuracy"] for c in f["coverage"]],
+                  label=f"{name} (AUROC {f['auroc'] if f['auroc'] is not None else '–'})")
+        sure = f["verdicts"]["sure"]
+        if sure["n"]:
+            axis.scatter([sure["share"]], [sure["accuracy"]], marker="*", s=80)
+    axis.set_xlabel("coverage (share of problems answered, most confident first)")
+    axis.set_ylabel("accuracy of the answered")
+    axis.set_ylim(0, 1.02)
+    axis.set_title("accuracy vs coverage (stars: the `sure` verdict)", fontsize=10)
+    axis.legend(fontsize=7)
+    _save(figure, out / CONFIDENCE_PLOTS["coverage"])
 
 
 def _save(figure, path: Path) -> None:

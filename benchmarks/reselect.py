@@ -15,18 +15,18 @@ from dataclasses import asdict
 from pathlib import Path
 
 from runtime.files import write_text_atomic
-from runtime.solver import ETD_RULE, answers_match, select_etd
+from runtime.solver import ETD_RULE, SolverResult, answers_match, select_etd
 
 from .suite import RunError, gzipped, load_config, read_jsonl, write_jsonl_gz
 from .targets import Target
-from .worker import derive, stored_result
+from .worker import derive
 
 
 def reselect_row(row: dict) -> dict:
     """An etd row re-decided from its thoughts' first samples; RunError if the rule needs a thought
     the row does not have (a lazily generated one)."""
     firsts = [t for t in row["thoughts"] if t["sample"] == 0]
-    selection = select_etd([stored_result(t) for t in firsts])
+    selection = select_etd([SolverResult.from_dict(t) for t in firsts])
     if not selection.settled and len({t["thought"] for t in firsts}) < 3 and row["thoughts"]:
         raise RunError(f"{row['dataset']} {row['id']}: the etd record lacks a thought the current rule needs "
                        "(generated lazily); run it again instead")

@@ -56,6 +56,8 @@ class RunConfig:
     max_tokens: int = 320
     limits: dict = field(default_factory=dict)
     derive_modes: bool = True    # pot/eot/cot/vote accuracy from the etd generations (one sample)
+    paths: int = 0               # sampled paths per etd question for the confidence (0: none)
+    path_temperature: float | None = None   # their temperature (None: the student's calibration's)
     data_dir: str | None = None
     problems_sha256: str = ""
     format_version: str = FORMAT_VERSION
@@ -105,10 +107,10 @@ def load_plan_problems(config: RunConfig) -> list[tuple[str, object]]:
     for dataset in config.datasets:
         name, split = dataset.split("/")
         try:
-            problems = load_problems(name, split, config.data_dir).problems
+            problems = load_problems(name, split, config.data_dir, limit=config.limits.get(dataset, config.limit)).problems
         except DataError as exc:
             raise RunError(str(exc)) from None
-        chosen += [(dataset, p) for p in problems[:config.limits.get(dataset, config.limit)]]
+        chosen += [(dataset, p) for p in problems]
     return chosen
 
 
@@ -251,7 +253,11 @@ def run_target(out: Path, target: Target, *, progress: Progress | None = None) -
     peak = usage.ru_maxrss * 1024  # kilobytes on Linux
     summary["peak_rss_bytes"] = max(peak, summary.get("peak_rss_bytes") or 0)
     summary["wall_s"] = round(summary.get("wall_s", 0) + wall, 3)
-    if child.returncode != 0:
+    if child.returncode < 0:  # a native crash: say which signal, the likely cause and the fix
+        from runtime.doctor import crash_message
+
+        summary["error"] = crash_message(child.returncode)
+    elif child.returncode != 0:
         lines = [l for l in stderr.strip().splitlines() if l.strip()]
         summary["error"] = lines[-1] if lines else f"exit code {child.returncode}"
     else:

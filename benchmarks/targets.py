@@ -42,11 +42,12 @@ class Target:
 
 
 def parse_targets(spec: str) -> list[Target]:
+    """`--model`'s entries as targets; an empty spec is the default bundle's first weights."""
     targets: list[Target] = []
-    for entry in (part.strip() for part in spec.split(",")):
+    for entry in (part.strip() for part in (spec.strip() or "@").split(",")):
         if not entry:
             continue
-        name, _, selector = entry.partition("@")
+        name, _, selector = entry.partition("@")  # "@q8_0": the default bundle's q8_0
         try:
             folder = resolve_model(name or None)
             manifest = load_manifest(folder)

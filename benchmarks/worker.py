@@ -18,7 +18,6 @@ from pathlib import Path
 from runtime.files import write_text_atomic
 from runtime.solver import SolverResult, answers_match, select_vote
 from runtime.student import QuestionError, Solution
-from runtime.thoughts import Thought
 
 from .device import apply_limits
 from .suite import (expand_jsonl, latency_problems, load_config, load_plan_problems, read_jsonl,
@@ -36,12 +35,12 @@ def open_target(target: Target, threads: int | None):
     return Student.open(target.bundle, engine=target.engine, quantization=target.quantization, threads=threads)
 
 
-def thought_rows(solution: Solution, gold: float | None) -> list[dict]:
+def thought_rows(runs: list, gold: float | None) -> list[dict]:
     return [{"thought": run.thought, "sample": run.sample, "text": run.text, "answer": run.result["answer"],
              "correct": answers_match(run.result["answer"], gold), "error": run.result["error"],
              "error_kind": run.result["error_kind"], "tokens": run.tokens, "prompt_tokens": run.prompt_tokens,
              "seconds": run.seconds, "first_token_s": run.first_token_s, "solver_s": run.result["seconds"]}
-            for run in solution.thoughts]
+            for run in runs]
 
 
 def record(dataset: str, problem, mode: str, solution: Solution | None, error: str | None = None) -> dict:
@@ -49,9 +48,24 @@ def record(dataset: str, problem, mode: str, solution: Solution | None, error: s
     row = {"dataset": dataset, "id": problem.id, "mode": mode, "gold": problem.answer}
     if solution is None:
         return row | {"answer": None, "correct": False, "thought": None, "reason": error, "thoughts": []}
-    return row | {"answer": solution.answer, "correct": answers_match(solution.answer, problem.answer),
-                  "thought": solution.thought, "reason": solution.reason,
-                  "thoughts": thought_rows(solution, problem.answer)}
+    row |= {"answer": solution.answer, "correct": answers_match(solution.answer, problem.answer),
+            "thought": solution.thought, "reason": solution.reason,
+            "thoughts": thought_rows(solution.thoughts, problem.answer)}
+    if solution.verdict is not None:  # etd with confidence: the sampled paths, their features, the verdict
+        detail = solution.confidence_detail or {}
+        row |= {"confidence": solution.confidence, "verdict": solution.verdict,
+                "calibrated": detail.get("calibrated"), "features": detail.get("features"),
+                "samples": thought_rows(solution.samples, problem.answer)}
+    return row
+
+
+CONFIDENT = "etd+confidence"  # latency rows of etd with its sampled paths, beside plain etd's
+
+
+def latency_modes(config, target: Target) -> list[str]:
+    """The modes timed one question at a time: each mode, and etd with confidence where the run samples paths."""
+    extra = [CONFIDENT] if config.paths and "etd" in config.modes and not target.reference else []
+    return list(config.modes) + extra
 
 
 def derived_modes(config) -> list[str]:
@@ -62,15 +76,9 @@ def derived_modes(config) -> list[str]:
     return [m for m in config.modes if m in ("pot", "eot", "cot", "vote")]
 
 
-def stored_result(thought_row: dict) -> SolverResult:
-    """A record's thought as the solver result the selection rules take."""
-    return SolverResult(Thought(thought_row["thought"]), thought_row["answer"], thought_row["error"],
-                        thought_row["error_kind"])
-
-
 def derive(etd_row: dict, mode: str) -> dict:
     thoughts = [t for t in etd_row["thoughts"] if mode == "vote" or t["thought"] == mode]
-    results = [stored_result(t) for t in thoughts]
+    results = [SolverResult.from_dict(t) for t in thoughts]
     selection = select_vote(results)  # what Student.solve does for every mode but etd
     return etd_row | {"mode": mode, "answer": selection.answer, "correct": answers_match(selection.answer, etd_row["gold"]),
                       "thought": selection.thought.value if selection.thought else None, "reason": selection.reason,
@@ -98,7 +106,7 @@ def main(out: Path, label: str) -> int:
         trim_partial_line(path)
     done = {(r["mode"], r["dataset"], r["id"]) for r in read_jsonl(records_path)}
     timed = {(r["mode"], r["dataset"], r["id"]) for r in read_jsonl(latency_path)}
-    total = len(config.modes) * (len(problems) + len(latency_set))
+    total = len(config.modes) * len(problems) + len(latency_modes(config, target)) * len(latency_set)
     count = len(done) + len(timed)
 
     def progress() -> None:
@@ -128,20 +136,22 @@ def main(out: Path, label: str) -> int:
         with records_path.open("a", encoding="utf-8") as handle:
             for mode in [m for m in config.modes if m not in derived]:
                 pending = [(d, p) for d, p in problems if (mode, d, p.id) not in done]
+                rate = ({"confidence": True, "paths": config.paths, "path_temperature": config.path_temperature}
+                        if config.paths and mode == "etd" and not target.reference else {})
                 for start in range(0, len(pending), config.batch_size):
                     batch = pending[start:start + config.batch_size]
                     started = time.perf_counter()
                     try:
                         # Derived modes read every thought, so etd cannot skip the ones it does not need.
                         solutions = student.solve_batch([p.question for _, p in batch], mode=mode,
-                                                        max_tokens=config.max_tokens, lazy=not derived)
+                                                        max_tokens=config.max_tokens, lazy=not derived, **rate)
                         errors = [None] * len(batch)
                     except QuestionError:  # one bad question: solve them one by one
                         solutions, errors = [], []
                         for _, problem in batch:
                             try:
                                 solutions.append(student.solve(problem.question, mode=mode, max_tokens=config.max_tokens,
-                                                               lazy=not derived))
+                                                               lazy=not derived, **rate))
                                 errors.append(None)
                             except QuestionError as exc:
                                 solutions.append(None)
@@ -163,15 +173,18 @@ def main(out: Path, label: str) -> int:
                         count += 1
             progress()
         with latency_path.open("a", encoding="utf-8") as handle:
-            for mode in config.modes:
+            for mode in latency_modes(config, target):
                 for dataset, problem in latency_set:
                     if (mode, dataset, problem.id) in timed:
                         continue
                     try:
-                        solution = student.solve(problem.question, mode=mode, max_tokens=config.max_tokens)
+                        rate = ({"confidence": True, "paths": config.paths, "path_temperature": config.path_temperature}
+                                if mode == CONFIDENT else {})
+                        solution = student.solve(problem.question, mode=mode.split("+")[0], max_tokens=config.max_tokens,
+                                                 **rate)
                     except QuestionError:
                         continue
-                    runs = solution.thoughts
+                    runs = solution.thoughts + solution.samples
                     append(handle, {"dataset": dataset, "id": problem.id, "mode": mode,
                                     "correct": answers_match(solution.answer, problem.answer),
                                     "tokens": sum(r.tokens for r in runs),

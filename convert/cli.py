@@ -10,7 +10,7 @@ from pathlib import Path
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="convert",
+        prog="etd-convert",
         description="Convert a trained student (run folder, Hugging Face folder or GGUF) into a model bundle "
                     "for the runtime, and inspect bundles.",
     )
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from runtime.gguf_tools import GGUFError  # ConvertError is one
 
-    return run_command("convert", args, (GGUFError, BundleError), interrupted="interrupted (nothing was left behind)")
+    return run_command("etd-convert", args, (GGUFError, BundleError), interrupted="interrupted (nothing was left behind)")
 
 
 if __name__ == "__main__":

@@ -61,9 +61,9 @@ def source_tokens(model, tokenizer, prompts: list[str], max_new_tokens: int, enc
 
 
 def llamacpp_tokens(path: Path, tokenizer, prompts: list[str], max_new_tokens: int) -> tuple[list[list[int]], bool]:
-    from llama_cpp import Llama
+    from runtime.engines.llama_params import load_llama
 
-    llm = Llama(str(path), n_ctx=1024, n_threads=2, n_threads_batch=2, verbose=False)
+    llm = load_llama(path, n_ctx=1024, threads=2)
     outputs, agrees = [], True
     try:
         for prompt in prompts:

@@ -98,3 +98,43 @@ def _sensible(originals: dict[str, SolverResult], results: dict[str, SolverResul
 
 def _answer_step(result: SolverResult) -> Step:
     return Step("ans", result.answer)
+
+
+# The data build's perturbation (`distill data build --perturb K --seed S`): the shipped student was
+# trained on copies 0 and 1 of seed 0. A held-out variant must be none of them.
+TRAINING_SEED, TRAINING_COPIES = 0, 2
+HELDOUT_SEED = "heldout-1"
+
+
+def heldout_variants(problems: list, *, seed: str = HELDOUT_SEED, limit: int | None = None) -> list:
+    """One number-perturbed copy of each GSM8K training problem the student was not trained on: the
+    same situation with new numbers and the executed gold answer (`gsm8k:train-perturbed`). The student
+    has seen the problem's structure but cannot recall its answer, so these stand in for held-out
+    problems (calibration, dev) where the training set used every original. Deterministic; a copy equal
+    to one of the training-time copies, or to the original, is left out."""
+    from .problems import Problem
+    from .teachers.gold_gsm8k import NoSteps, rationales_from_solution
+
+    variants = []
+    for problem in problems:
+        if limit is not None and len(variants) >= limit:
+            break
+        if not problem.solution:
+            continue
+        try:
+            gold = rationales_from_solution(problem.question, problem.solution, problem.answer)
+        except NoSteps:
+            continue
+        rationales = {"pot": gold.pot, "eot": gold.eot}
+        trained = {problem.question}
+        rng = random.Random(f"{TRAINING_SEED}:{problem.id}")  # as distill.build makes the training copies
+        for _ in range(TRAINING_COPIES):
+            copy = perturb(problem.question, rationales, rng)
+            if copy is not None:
+                trained.add(copy.question)
+        copy = perturb(problem.question, rationales, random.Random(f"{seed}:{problem.id}"))
+        if copy is None or copy.question in trained:
+            continue
+        variants.append(Problem(id=f"{problem.id}~{seed}", source=f"{problem.source}-perturbed",
+                                question=copy.question, answer=copy.answer))
+    return variants

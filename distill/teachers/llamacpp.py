@@ -22,12 +22,10 @@ class LlamaCppTeacher:
         path = Path(model_path)
         if not path.is_file():
             raise TeacherError(f"no GGUF model at {path}")
-        from llama_cpp import Llama
+        from runtime.engines.llama_params import load_llama
 
         threads = threads or max(1, min(os.cpu_count() or 1, 8))
-        # Both thread counts set: the defaults were many times slower with another core busy.
-        self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
-                         seed=seed, verbose=False)
+        self.llm = load_llama(path, n_ctx=n_ctx, threads=threads, seed=seed)
         self.samples, self.temperature, self.max_tokens = samples, temperature, max_tokens
         self.name = f"llamacpp:{path.name}"
 

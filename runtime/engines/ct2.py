@@ -46,7 +46,12 @@ class CTranslate2Engine:
         if self.end_token:
             options["end_token"] = self.end_token
         if temperature > 0:
-            options.update(sampling_temperature=temperature, sampling_topk=40, sampling_seed=self.seed)
+            # The seed is process-wide in CTranslate2 4.x (generate_batch takes none): set per call, so a
+            # question's samples are the same each time it is asked.
+            import ctranslate2
+
+            ctranslate2.set_random_seed(self.seed)
+            options.update(sampling_temperature=temperature, sampling_topk=40)
         else:
             options.update(sampling_topk=1)
         results: list[list[Generation]] = [[] for _ in prompts]

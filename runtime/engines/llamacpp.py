@@ -3,7 +3,8 @@
 Greedy calls with several prompts (a question's three thoughts, a batch of questions) decode them
 together (`llamacpp_batch.py`): measured on 2 cores, 8 questions x 3 thoughts at 160 tokens took
 21.7 s instead of 36.5 s with the base's few-shot prompts and 23.3 s instead of 30.3 s with a
-trained student's short prompts, for ~45 MB more peak RSS. Sampling goes one prompt at a time.
+trained student's short prompts, for ~45 MB more peak RSS. Several samples (or sampled prompts) are
+decoded together the same way; a single sampled prompt streams, one token at a time.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import time
 from pathlib import Path
 
 from .base import EngineError, Generation, OnText, Until, ends_line
-from .llamacpp_batch import generate_greedy_batch
+from .llama_params import load_llama
+from .llamacpp_batch import generate_batch
 
 
 def default_threads() -> int:
@@ -27,7 +29,7 @@ class LlamaCppEngine:
     def __init__(self, path: Path, *, threads: int | None = None, seed: int = 0, n_ctx: int = 2048,
                  batch_size: int = 8):
         try:
-            from llama_cpp import Llama
+            import llama_cpp  # noqa: F401
         except ImportError:
             raise EngineError("llama-cpp-python is not installed") from None
         if not Path(path).is_file():
@@ -35,20 +37,21 @@ class LlamaCppEngine:
         threads = threads or default_threads()
         started = time.perf_counter()
         try:
-            # Both thread counts: left to defaults, one busy core made decoding many times slower.
-            self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
-                             seed=seed, verbose=False)
+            self.llm = load_llama(path, n_ctx=n_ctx, threads=threads, seed=seed)
         except (ValueError, RuntimeError) as exc:
             raise EngineError(f"llama.cpp cannot load {path.name}: {exc}") from None
         self.load_seconds = time.perf_counter() - started
-        self.threads = threads
+        self.threads, self.seed = threads, seed
         self.batch_size = batch_size  # sequences decoded together (greedy); 1 = one at a time
 
     def generate(self, prompts, *, max_tokens, temperature, samples, stop, on_text: OnText | None = None,
                  until: Until | None = None, prefixes: list[str] | None = None):
         # `prefixes` needs no handling: the shared token prefix is found from the prompts themselves.
-        if temperature == 0 and samples == 1 and len(prompts) > 1 and self.batch_size > 1:
+        if self.batch_size > 1 and temperature == 0 and samples == 1 and len(prompts) > 1:
             return self._generate_batched(prompts, max_tokens=max_tokens, stop=stop, on_text=on_text, until=until)
+        if self.batch_size > 1 and temperature > 0 and len(prompts) * samples > 1:
+            return self._sample_batched(prompts, samples, max_tokens=max_tokens, temperature=temperature, stop=stop,
+                                        until=until)
         # One at a time: llama.cpp keeps the KV cache of the tokens the next prompt starts with, so
         # prompts of one thought in a row evaluate only their question.
         results = []
@@ -84,10 +87,33 @@ class LlamaCppEngine:
         results = []
         for start in range(0, len(prompts), self.batch_size):
             callback = (lambda index, text, start=start: on_text(start + index, text)) if on_text else None
-            chunk = generate_greedy_batch(self.llm, tokenized[start:start + self.batch_size], max_tokens=max_tokens,
-                                          stop=stop, threads=self.threads, on_text=callback, until=until)
+            chunk = generate_batch(self.llm, tokenized[start:start + self.batch_size], max_tokens=max_tokens,
+                                   stop=stop, threads=self.threads, on_text=callback, until=until)
             results.extend([generation] for generation in chunk)
         return results
+
+    def generate_together(self, requests: list[tuple[str, float, int, int]], *, stop: list[str],
+                          until: Until | None = None) -> list[list[Generation]]:
+        """(prompt, temperature, count, max_tokens) requests decoded in the same forward passes, e.g. a
+        greedy answer and the sampled paths of its question: a step costs little more for a few more
+        sequences, so the paths cost little more than the answer alone. Seeded by the engine's seed, so
+        a question gets the same paths each time it is asked (the same confidence, too)."""
+        jobs = [(index, self._tokenize(prompt, limit), temperature, limit)
+                for index, (prompt, temperature, count, limit) in enumerate(requests) for _ in range(count)]
+        results: list[list] = [[] for _ in requests]
+        for start in range(0, len(jobs), self.batch_size):
+            chunk = jobs[start:start + self.batch_size]
+            generations = generate_batch(self.llm, [job[1] for job in chunk], max_tokens=[job[3] for job in chunk],
+                                         stop=stop, threads=self.threads, until=until, seed=self.seed + start,
+                                         temperature=[job[2] for job in chunk])
+            for job, generation in zip(chunk, generations):
+                results[job[0]].append(generation)
+        return results
+
+    def _sample_batched(self, prompts, samples, *, max_tokens, temperature, stop, until):
+        """`samples` sampled paths per prompt, decoded together: the paths of one prompt share all of it."""
+        return self.generate_together([(prompt, temperature, samples, max_tokens) for prompt in prompts],
+                                      stop=stop, until=until)
 
     def _tokenize(self, prompt: str, max_tokens: int) -> list[int]:
         """The prompt's tokens as `create_completion` feeds them (BOS where the model asks for one),

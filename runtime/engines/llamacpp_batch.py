@@ -1,4 +1,4 @@
-"""Greedy decoding of several prompts at once with llama.cpp: one forward pass per step for all of them.
+"""Decoding several prompts at once with llama.cpp, greedy or sampled: one forward pass per step for all.
 
 llama-cpp-python's completion API decodes one sequence at a time; on a CPU a 135M model's decode step
 is bound by reading the weights, so stepping several sequences together costs little more than one.
@@ -8,6 +8,10 @@ tail, then one token per unfinished sequence per step.
 
 Each call makes its own small llama.cpp context on the loaded model, sized for that call, and frees it:
 the engine's long-lived context stays as it was, and memory is only held while decoding.
+
+Sampling (temperature > 0) draws each next token from the top-k of the softmax at that temperature,
+with numpy's generator seeded per call, so K samples of one question are K sequences that share
+the whole prompt: it is evaluated once, and the K paths decode together (what confidence needs).
 """
 
 from __future__ import annotations
@@ -23,12 +27,28 @@ from .base import EngineError, Generation, Until, common_prefix_length, cut_at_s
 BATCH_TOKENS = 512  # tokens per llama_decode call while reading prompts
 
 
-def generate_greedy_batch(llm, prompts: list[list[int]], *, max_tokens: int, stop: list[str], threads: int,
-                          on_text: Callable[[int, str], None] | None = None,
-                          until: Until | None = None) -> list[Generation]:
-    """One greedy generation per tokenized prompt; text is cut at the first stop string, like
-    llama-cpp-python's `create_completion(stop=...)`, and ends where `until` accepts it."""
+def generate_batch(llm, prompts: list[list[int]], *, max_tokens: int | list[int], stop: list[str], threads: int,
+                   on_text: Callable[[int, str], None] | None = None, until: Until | None = None,
+                   temperature: float | list[float] = 0.0, top_k: int = 40, seed: int = 0) -> list[Generation]:
+    """One generation per tokenized prompt (greedy at temperature 0, else sampled; lists of
+    temperatures and token limits give each prompt its own, so a greedy answer and sampled paths can
+    share the forward passes); text is cut at
+    the first stop string, like llama-cpp-python's `create_completion(stop=...)`, and ends where
+    `until` accepts it."""
     import llama_cpp
+
+    rng = np.random.default_rng(seed)
+    temperatures = temperature if isinstance(temperature, list) else [temperature] * len(prompts)
+    limits = max_tokens if isinstance(max_tokens, list) else [max_tokens] * len(prompts)
+
+    def pick(row: np.ndarray, temperature: float) -> int:
+        if temperature <= 0:
+            return int(row.argmax())
+        k = min(top_k, row.shape[0]) if top_k > 0 else row.shape[0]
+        top = np.argpartition(row, -k)[-k:]
+        scaled = (row[top].astype(np.float64) - row[top].max()) / temperature
+        weights = np.exp(scaled)
+        return int(top[rng.choice(k, p=weights / weights.sum())])
 
     count = len(prompts)
     if count == 0:
@@ -37,7 +57,7 @@ def generate_greedy_batch(llm, prompts: list[list[int]], *, max_tokens: int, sto
         raise EngineError("an empty prompt cannot be decoded")
     # Keep at least one token of every prompt out of the shared part: its logits start that sequence.
     shared = min(common_prefix_length(prompts), min(len(p) for p in prompts) - 1)
-    needed = shared + sum(len(p) - shared for p in prompts) + count * max_tokens
+    needed = shared + sum(len(p) - shared for p in prompts) + sum(limits)
     params = llama_cpp.llama_context_default_params()
     params.n_ctx = -(-needed // 256) * 256
     params.n_batch = params.n_ubatch = BATCH_TOKENS
@@ -53,8 +73,8 @@ def generate_greedy_batch(llm, prompts: list[list[int]], *, max_tokens: int, sto
     n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
     try:
         def decode(entries: list[tuple[int, int, list[int], bool]]) -> list[int]:
-            """entries: (token, position, sequence ids, wants logits); returns the argmax token of
-            each entry that wanted logits, in order."""
+            """entries: (token, position, sequence ids, wants logits); returns the next token (argmax
+            or sampled, at its sequence's temperature) of each entry that wanted logits, in order."""
             batch.n_tokens = len(entries)
             for i, (token, pos, seqs, logits) in enumerate(entries):
                 batch.token[i] = token
@@ -70,7 +90,7 @@ def generate_greedy_batch(llm, prompts: list[list[int]], *, max_tokens: int, sto
             for i, (_, _, _, logits) in enumerate(entries):
                 if logits:
                     row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, i), shape=(n_vocab,))
-                    picks.append(int(row.argmax()))
+                    picks.append(pick(row, temperatures[seqs[0]]))
             return picks
 
         started = time.perf_counter()
@@ -107,7 +127,7 @@ def generate_greedy_batch(llm, prompts: list[list[int]], *, max_tokens: int, sto
                 texts[s] = cut
                 if on_text:
                     on_text(s, cut)
-                if cut != text or ended or len(generated[s]) >= max_tokens:
+                if cut != text or ended or len(generated[s]) >= limits[s]:
                     seconds[s] = time.perf_counter() - started
                     continue
                 still.append(s)

@@ -23,7 +23,7 @@ DEFAULT_TIMEOUT = 3.0
 
 __all__ = [
     "DEFAULT_TIMEOUT", "ERROR_KINDS", "ETD_RULE", "Selection", "SolverResult", "Step", "answers_match",
-    "execute", "parse_number", "select_etd", "select_vote", "warm_up",
+    "confinement", "execute", "parse_number", "select_etd", "select_vote", "warm_up",
 ]
 
 
@@ -63,3 +63,11 @@ def warm_up(*thoughts: Thought | str) -> None:
         else:
             continue
         POOL.warm()
+
+
+def confinement() -> dict[str, dict]:
+    """Per sandboxed thought, the limits its warm worker reported as in force (for `runtime doctor`)."""
+    from .eot import POOL as EOT_POOL
+    from .pot import POOL as POT_POOL
+
+    return {"pot": POT_POOL.warm(), "eot": EOT_POOL.warm()}

@@ -56,5 +56,13 @@ class SolverResult:
         return data
 
     @classmethod
+    def from_dict(cls, data: dict) -> "SolverResult":
+        """A stored result (`to_dict`, or a benchmark record's thought) back as the object the
+        selection rules take."""
+        return cls(Thought(data["thought"]), data.get("answer"), data.get("error"), data.get("error_kind"),
+                   [Step(**step) for step in data.get("steps") or []], data.get("output") or "", data.get("note"),
+                   data.get("seconds") or 0.0)
+
+    @classmethod
     def failure(cls, thought: Thought, kind: str, error: str) -> "SolverResult":
         return cls(thought=thought, answer=None, error=error, error_kind=kind)

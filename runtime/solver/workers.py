@@ -53,6 +53,7 @@ class Worker:
         if not ready.get("ready"):
             self.kill()
             raise WorkerError("crashed", "solver worker failed to start")
+        self.confinement: dict = ready.get("confinement") or {}
 
     def call(self, request: dict, wall_seconds: float) -> dict:
         try:
@@ -155,12 +156,14 @@ class WorkerPool:
         return Worker(self.script, site=self.site, memory_bytes=self.memory_bytes,
                       startup_timeout=self.startup_timeout)
 
-    def warm(self) -> None:
-        """Start one worker now, so the first real call does not pay for start-up."""
+    def warm(self) -> dict:
+        """Start one worker now, so the first real call does not pay for start-up; returns the
+        confinement that worker reported."""
         with self._slots:
             worker = self._take()
             with self._lock:
                 self._idle.append(worker)
+            return worker.confinement
 
     def close(self) -> None:
         if os.getpid() != self._pid:

@@ -29,13 +29,13 @@ def tiny(tmp_path_factory):
 def test_f16_gguf_matches_transformers(tiny, tmp_path):
     import torch
     import transformers
-    from llama_cpp import Llama
+    from runtime.engines.llama_params import load_llama
 
     folder, _ = tiny
     model = transformers.AutoModelForCausalLM.from_pretrained(folder)
     tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
     path = write_gguf(model, tokenizer, tmp_path / "f16.gguf", dtype="f16")
-    llm = Llama(str(path), n_ctx=256, n_threads=2, n_threads_batch=2, logits_all=True, verbose=False)
+    llm = load_llama(path, n_ctx=256, threads=2, logits_all=True)
     try:
         for prompt in PROMPTS:
             ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
@@ -154,3 +154,18 @@ def test_check_accuracy_compares_source_and_quantized(student, data_dir, tmp_pat
     assert check["source"]["etd"] == 1.0  # the memorised problems
     for key in ("llama.cpp:f16", "ctranslate2:float32"):
         assert check[key]["etd"] == 1.0 and check[key]["etd_minus_source"] == 0.0
+
+
+def test_the_command_is_etd_convert_not_imagemagicks_convert():
+    """`convert` on PATH is ImageMagick's on many systems: the console script must not shadow it."""
+    import tomllib
+    from importlib.metadata import entry_points
+
+    from tests.conftest import REPO
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts.get("etd-convert") == "convert.cli:main" and "convert" not in scripts
+    installed = {e.name: e.value for e in entry_points(group="console_scripts")}
+    assert installed.get("etd-convert") == "convert.cli:main" and installed.get("convert") != "convert.cli:main"
+    proc = subprocess.run(CONVERT + ["--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: etd-convert")

@@ -9,6 +9,7 @@ import threading
 import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,7 @@ from runtime.solver import answers_match, execute
 from runtime.thoughts import Thought, format_prompt
 
 THOUGHTS = [Thought.POT, Thought.EOT]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _free_port() -> int:
@@ -35,9 +37,9 @@ def _free_port() -> int:
 def llama_server():
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf_path()), "--model_alias", "smollm2",
+        [sys.executable, "-m", "tests.llama_server", "--model", str(smollm2_gguf_path()), "--model_alias", "smollm2",
          "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2", "--n_threads_batch", "2"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(REPO),
     )
     base_url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 120

@@ -41,9 +41,9 @@ def adapted(tmp_path_factory):
 
 
 def llama_logits(path, ids):
-    from llama_cpp import Llama
+    from runtime.engines.llama_params import load_llama
 
-    llm = Llama(str(path), n_ctx=128, n_threads=2, n_threads_batch=2, logits_all=True, verbose=False)
+    llm = load_llama(path, n_ctx=128, threads=2, logits_all=True)
     try:
         llm.eval(ids)
         return np.array(llm.scores[: len(ids)])

@@ -13,7 +13,8 @@ import pytest
 from tests.tiny_models import make_llama, make_tokenizer  # noqa: F401
 
 RUNTIME = [sys.executable, "-m", "runtime.cli"]
-KEYS = {"schema_version", "question", "mode", "answer", "thought", "reason", "thoughts", "timings", "model", "engine", "error"}
+KEYS = {"schema_version", "question", "mode", "answer", "thought", "reason", "thoughts", "timings", "model", "engine", "error",
+        "confidence", "verdict", "distribution", "confidence_detail", "samples"}
 
 
 def run(*args, env=None, timeout=300):
@@ -35,6 +36,14 @@ def test_every_mode_on_both_engines(student, engine, mode):
                                                           ["pot"] if mode == "etd" else [mode])
     assert {"thought", "sample", "text", "result", "tokens", "seconds", "first_token_s"} <= set(result["thoughts"][0])
     assert set(result["timings"]) == {"load_s", "first_token_s", "generation_s", "solver_s", "total_s"}
+    if mode == "etd":  # with confidence (the default): sampled paths, half PoT and half EoT, and a verdict
+        assert result["verdict"] in ("sure", "unsure", "no answer") and 0 <= result["confidence"] <= 1
+        assert sorted(t["thought"] for t in result["samples"]) == ["eot"] * 4 + ["pot"] * 4
+        counted = sum(g["count"] for g in result["distribution"])
+        assert counted == sum(t["result"]["answer"] is not None for t in result["samples"])
+        assert result["confidence_detail"]["paths"] == 8 and result["confidence_detail"]["calibrated"] is False
+    else:
+        assert result["confidence"] is None and result["verdict"] is None and result["samples"] == []
 
 
 def assert_lazy_etd(result: dict) -> None:
@@ -286,9 +295,8 @@ def test_shipped_adapter_becomes_the_default_student(tmp_path):
     transformers + PEFT compute."""
     import numpy as np
     import torch
-    from llama_cpp import Llama
-
     from distill.train.model import apply_lora, load_base
+    from runtime.engines.llama_params import load_llama
     from runtime.thoughts import FORMAT_VERSION
 
     model, tokenizer, _ = load_base("smollm2")
@@ -327,7 +335,7 @@ def test_shipped_adapter_becomes_the_default_student(tmp_path):
     ids = tokenizer("Question: Tom has 5 apples and buys 7 more.", add_special_tokens=False)["input_ids"]
     with torch.no_grad():
         expected = merged(torch.tensor([ids])).logits[0].argmax(-1).numpy()
-    llm = Llama(str(bundle / "model-q8_0.gguf"), n_ctx=128, n_threads=2, n_threads_batch=2, logits_all=True, verbose=False)
+    llm = load_llama(bundle / "model-q8_0.gguf", n_ctx=128, threads=2, logits_all=True)
     try:
         llm.eval(ids)
         got = np.array(llm.scores[: len(ids)]).argmax(-1)

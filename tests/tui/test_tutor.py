@@ -75,23 +75,87 @@ async def test_switch_mode(student):
         assert "not used in this mode" in str(eot.query_one(".verdict").render())
 
 
-async def test_check_my_answer(student):
+def calibrated(verdict: str):
+    """Open the tiny student with a stored map that makes it `sure` (or `unsure`) of every answer."""
+    from runtime.confidence import FEATURES, Calibration
+
+    bias, sure = (10.0, 0.5) if verdict == "sure" else (0.0, 0.9)  # confidence ~1.0, or exactly 0.5
+    mapping = Calibration(weights=[0.0] * len(FEATURES), bias=bias, sure=sure, unsure=0.1, paths=4)
+
+    def open_student(name):
+        student = Student.open(name)
+        student.calibration = mapping
+        return student
+    return open_student
+
+
+async def check(pilot, value) -> str:
+    app = pilot.app
+    mine = app.query_one("#mine")
+    mine.value = str(value)
+    mine.focus()
+    await pilot.press("enter")
+    return text_of(app, "#check-result")
+
+
+def screen_text(app) -> str:
+    return " ".join(str(widget.render()) for widget in app.screen.query("Static, Label"))
+
+
+async def test_a_sure_student_shows_its_verdict_and_asks_about_a_wrong_answer(student):
+    bundle, problems = student
+    app = TutorApp(model=str(bundle), open_student=calibrated("sure"), show_timings=False)
+    async with app.run_test(size=(110, 34)) as pilot:
+        solution = await solve(pilot, problems[0].question)
+        assert solution.verdict == "sure" and solution.answer == problems[0].answer
+        rating = text_of(app, "#confidence")
+        assert rating.startswith("Sure: confidence 1.00") and "Of 4 attempts" in rating
+        first_step = next(r for r in solution.thoughts if r.thought == solution.thought).result["steps"][0]
+        said = await check(pilot, first_step["value"])
+        assert "is the student's step 1" in said and said.endswith("more step(s).") and "Is there a step after it?" in said
+        said = await check(pilot, problems[0].answer + 5)
+        assert "Let's compare step 1" in said and said.endswith("What did you get there?")
+        assert "not quite" not in said.lower() and "wrong" not in said.lower()
+        assert (await check(pilot, int(problems[0].answer))).startswith("Correct")
+        assert "as a number" in await check(pilot, "not a number")
+
+
+async def test_an_unsure_student_never_calls_the_learners_right_answer_wrong(student):
+    """The issue's case: the student answers wrongly and is unsure; the learner's gold answer is checked."""
+    bundle, problems = student
+    app = TutorApp(model=str(bundle), open_student=calibrated("unsure"), show_timings=False)
+    # The memorised problem with one number changed: the tiny student keeps its memorised answer.
+    question = problems[0].question.replace("48", "50")
+    gold = 75
+    async with app.run_test(size=(110, 34)) as pilot:
+        solution = await solve(pilot, question)
+        assert solution.verdict == "unsure" and solution.answer is not None and solution.answer != gold
+        assert text_of(app, "#confidence").startswith("Unsure: confidence 0.50")
+        said = await check(pilot, gold)
+        assert said.startswith("The student is unsure here") and "Check your own working" in said
+        everything = screen_text(app).lower()
+        for verdict_word in ("not quite", "wrong", "incorrect"):
+            assert verdict_word not in everything
+        # Its own answer, checked by the learner, is not confirmed either: it is unsure of it.
+        said = await check(pilot, solution.answer)
+        assert "not sure of it" in said and not said.startswith("Correct")
+
+
+async def test_another_way_walks_through_distinct_verified_paths(student):
     _, problems = student
     app = make_app(student)
     async with app.run_test(size=(100, 30)) as pilot:
         solution = await solve(pilot, problems[0].question)
-        first_step = next(r for r in solution.thoughts if r.thought == solution.thought).result["steps"][0]
-        mine = app.query_one("#mine")
-        mine.value = str(first_step["value"])
-        mine.focus()
-        await pilot.press("enter")
-        assert "is step 1" in text_of(app, "#check-result")
-        mine.value = str(int(problems[0].answer))
-        await pilot.click("#check-button")
-        assert text_of(app, "#check-result").startswith("Correct")
-        mine.value = "not a number"
-        await pilot.press("f4", "enter")
-        assert "as a number" in text_of(app, "#check-result")
+        await pilot.press("f6")
+        assert app.query_one("#tabs").active == "tab-another"
+        shown = text_of(app, "#another")
+        from tui.explain import other_ways
+
+        ways = other_ways(solution)
+        if len(ways) > 1:
+            assert shown.startswith(f"Way 2 of {len(ways)}") and ways[1].text.splitlines()[0] in shown
+        else:
+            assert "no other way" in shown
 
 
 async def test_engine_error_is_a_notification_and_the_app_keeps_working(student):

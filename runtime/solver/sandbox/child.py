@@ -65,21 +65,34 @@ def _read_exact(fd: int, size: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _leave_network() -> None:
-    """Move into an empty network namespace (root only; silently skipped where not permitted)."""
+def _leave_network() -> bool:
+    """Move into an empty network namespace (root only; skipped where not permitted). True if it did."""
     if os.geteuid() != 0:
-        return
+        return False
     try:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.unshare(0x40000000)  # CLONE_NEWNET
+        return libc.unshare(0x40000000) == 0  # CLONE_NEWNET
     except Exception:
-        pass
+        return False
 
 
-def confine(memory_bytes: int, *, runs_model_code: bool = True) -> tuple[int, int]:
-    """Limit this process for good. Returns (request fd, reply fd).
+def confinement(network_namespace: bool) -> dict:
+    """What this process is held to, read back from the kernel (reported to the parent at start-up,
+    so that `runtime doctor` shows what is in force, not what was asked for)."""
+    def limit(which: int):
+        soft, _ = resource.getrlimit(which)
+        return None if soft == resource.RLIM_INFINITY else soft
+
+    return {"network_namespace": network_namespace, "uid": os.getuid(),
+            "address_space_bytes": limit(resource.RLIMIT_AS), "file_size_bytes": limit(resource.RLIMIT_FSIZE),
+            "processes": limit(resource.RLIMIT_NPROC), "open_files": limit(resource.RLIMIT_NOFILE),
+            "core_bytes": limit(resource.RLIMIT_CORE)}
+
+
+def confine(memory_bytes: int, *, runs_model_code: bool = True) -> tuple[int, int, dict]:
+    """Limit this process for good. Returns (request fd, reply fd, the confinement in force).
 
     `runs_model_code=False` is for the EoT worker: it gets a tree our grammar built, never text
     or code from the model, and sympy imports submodules lazily on first use, so it keeps its
@@ -93,7 +106,7 @@ def confine(memory_bytes: int, *, runs_model_code: bool = True) -> tuple[int, in
         os.dup2(devnull, fd)
     os.close(devnull)
 
-    _leave_network()
+    isolated = _leave_network()
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
@@ -114,7 +127,7 @@ def confine(memory_bytes: int, *, runs_model_code: bool = True) -> tuple[int, in
         resource.setrlimit(resource.RLIMIT_NOFILE, (highest, highest))
     signal.signal(signal.SIGPROF, _on_cpu_timer)
     sys.setrecursionlimit(400)
-    return request_fd, reply_fd
+    return request_fd, reply_fd, confinement(isolated)
 
 
 def _on_cpu_timer(signum, frame):
@@ -139,8 +152,8 @@ def _disarm_cpu_limit() -> None:
 
 def serve(handle, memory_bytes: int, *, runs_model_code: bool = True) -> None:
     """Answer requests until the parent closes the pipe. `handle(request) -> dict`."""
-    request_fd, reply_fd = confine(memory_bytes, runs_model_code=runs_model_code)
-    write_message(reply_fd, {"ready": True})
+    request_fd, reply_fd, confined = confine(memory_bytes, runs_model_code=runs_model_code)
+    write_message(reply_fd, {"ready": True, "confinement": confined})
     while True:
         try:
             request = read_message(request_fd)
