@@ -206,8 +206,9 @@ def confidence_markdown(results: dict) -> list[str]:
     if not rows:
         return []
     lines = ["", "## Confidence (etd with sampled paths)", "",
-             f"Each etd answer is rated from {rows[0][2]['paths']} sampled paths (half PoT, half EoT, at temperature) and "
-             "the student's stored calibration (`runtime/confidence.py`). ECE: expected calibration error over 10 "
+             f"Each etd answer is rated from its sampled paths (half PoT, half EoT, at temperature; {rows[0][2]['paths']} "
+             "stored per problem, the calibration reads its first K) and the student's stored calibration "
+             "(`runtime/confidence.py`). ECE: expected calibration error over 10 "
              "bins; AUROC: how well confidence separates right from wrong answers; per verdict, the share of problems "
              "and how many of those are right; self-consistency: the majority over the greedy answer and the paths.", "",
              "| model | dataset | n | etd accuracy % | ECE | AUROC | sure: share / accuracy % | unsure | no answer "

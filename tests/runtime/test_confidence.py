@@ -90,6 +90,15 @@ def test_the_fit_learns_that_agreement_means_right_and_the_thresholds_meet_their
         correct.append(rng.random() < 0.05 + 0.9 * agree ** 2)
     weights, bias = fit_logistic(rows, correct)
     assert weights[0] > 2 and abs(weights[1]) < 1.0  # agreement carries it; noise does not
+    assert min(weights) >= 0  # no feature may lower the confidence
+    # A feature that lowers the odds of being right is dropped, not given a negative weight.
+    anti_rows, anti_correct = [], []
+    for _ in range(600):
+        agree, valid = rng.choice([0.0, 0.5, 1.0]), rng.random()
+        anti_rows.append({"agree": agree, "valid": valid, "both": 0.0, "plausible": 1.0})
+        anti_correct.append(rng.random() < 0.35 + 0.5 * agree - 0.3 * valid)
+    anti_weights, _ = fit_logistic(anti_rows, anti_correct)
+    assert anti_weights[1] == 0.0 and anti_weights[0] > 2
     mapping = Calibration(weights=weights, bias=bias, sure=1.0, unsure=0.0)
     confidences = [mapping.confidence(row) for row in rows]
     sure, unsure = choose_thresholds(confidences, correct, sure_precision=0.85, no_answer_accuracy=0.1)
