@@ -194,6 +194,8 @@ def cmd_run(args: argparse.Namespace, *, quiet: bool = False) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    from runtime.bundle import load_manifest
+
     from . import calibration, suite
     from .targets import parse_targets
 
@@ -227,8 +229,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                                          args.temperature) if problems else {})
     chosen = args.paths or calibration.choose_k(table, latency, args.latency_budget)
     fitted = table[chosen]["calibration"]
-    from runtime.bundle import load_manifest
-
     fitted.fitted_for = load_manifest(target.bundle).source.get("source_sha256") or ""
     fitted.fitted_on["latency_p50_s"] = latency.get(chosen, {}).get("p50_s")
     fitted.fitted_on["chosen_from"] = {str(k): {key: v for key, v in row.items() if key != "calibration"}

@@ -27,7 +27,6 @@ from .solver.select import plausible
 
 CALIBRATION_FILE = "confidence.json"
 FEATURES = ("agree", "valid", "both", "plausible")
-VERDICTS = ("sure", "unsure", "no answer")
 DEFAULT_PATHS, DEFAULT_TEMPERATURE = 8, 0.7
 # Sampled paths stop here: the paths of a batch finish together, so one rambling path sets the wait.
 # The shipped student's correct greedy PoT and EoT on GSM8K's test set are at most 80 and 94 tokens
@@ -83,9 +82,6 @@ class Confidence:
     paths: int                        # sampled paths drawn
     features: dict[str, float]
     distribution: list[dict]          # [{answer, count, thoughts}] over the sampled paths, most frequent first
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def features(answer: float | None, sampled: list[SolverResult]) -> dict[str, float]:

@@ -135,16 +135,11 @@ def ensure_runs(folder: Path, manifest: Manifest, *, engine: str | None = None, 
                 log=lambda message: None) -> None:
     """Raise BundleError (one line) unless these weights are known to decode on this machine, running
     the smoke decode in a child the first time."""
-    records_path = home() / SMOKE_RECORDS
     try:
         key = _smoke_key(folder, manifest, engine, quantization)
     except BundleError:
         return  # no such weights: opening the engine says so
-    try:
-        records = json.loads(records_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        records = {}
-    if isinstance(records, dict) and key in records:
+    if key in _smoke_records():
         return
     log(f"checking that {manifest.name} runs on this CPU (once) ...")
     result = smoke_decode(folder, engine=engine, quantization=quantization)
@@ -153,13 +148,17 @@ def ensure_runs(folder: Path, manifest: Manifest, *, engine: str | None = None, 
     remember_pass(key, folder, result)
 
 
+def _smoke_records() -> dict:
+    try:
+        records = json.loads((home() / SMOKE_RECORDS).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return records if isinstance(records, dict) else {}
+
+
 def remember_pass(key: str, folder: Path, result: SmokeResult) -> None:
     records_path = home() / SMOKE_RECORDS
-    try:
-        records = json.loads(records_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        records = {}
-    records = records if isinstance(records, dict) else {}
+    records = _smoke_records()
     records[key] = {"bundle": str(folder), "checked_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "detail": result.detail}
     try:
         records_path.parent.mkdir(parents=True, exist_ok=True)

@@ -115,18 +115,17 @@ class Student:
             return self.calibration.paths, self.calibration.temperature
         return DEFAULT_PATHS, DEFAULT_TEMPERATURE
 
-    def path_requests(self, questions: list[str], *, paths: int, temperature: float,
-                      max_tokens: int) -> list[tuple[str, float, int, int]]:
-        """The sampled paths of each question as engine requests (prompt, temperature, count, max
-        tokens): half PoT and half EoT, so a question's paths share its prompt up to the thought's
-        instruction, read once."""
+    def sample_paths(self, questions: list[str], *, paths: int, temperature: float,
+                     max_tokens: int) -> list[list[ThoughtRun]]:
+        """`paths` sampled paths per question, half PoT and half EoT, in one engine call (an engine that
+        batches decodes them together: a question's paths share its prompt up to the thought's
+        instruction, read once), each run by the solver."""
         if paths < 2 or paths % 2:
             raise QuestionError("the number of sampled paths must be even and at least 2 (half PoT, half EoT)")
-        return [(self.prompt(question, thought), temperature, paths // 2, max_tokens)
-                for question in questions for thought in (Thought.POT, Thought.EOT)]
-
-    def path_runs(self, questions: list[str], generations: list[list]) -> list[list[ThoughtRun]]:
-        """The generations of `path_requests`, run by the solver, as each question's sampled paths."""
+        generations = self.engine.generate(
+            [self.prompt(question, thought) for question in questions for thought in (Thought.POT, Thought.EOT)],
+            max_tokens=max_tokens, temperature=temperature, samples=paths // 2, stop=list(STOP_SEQUENCES),
+            until=is_looping)
         runs: list[list[ThoughtRun]] = [[] for _ in questions]
         jobs = [(q, thought) for q in range(len(questions)) for thought in (Thought.POT, Thought.EOT)]
         for (q, thought), generated in zip(jobs, generations):
@@ -164,11 +163,6 @@ class Student:
         pending = list(range(len(questions)))
         generation_s = solver_s = 0.0
         rate = confidence and mode == "etd"
-        if rate:
-            count, stored_temperature = self.paths
-            path_requests = self.path_requests(questions, paths=paths or count,
-                                               temperature=path_temperature or stored_temperature,
-                                               max_tokens=min(max_tokens, PATH_MAX_TOKENS))
         for round_thoughts in rounds:
             if not pending:
                 break
@@ -199,11 +193,10 @@ class Student:
         # `--confidence off` must give the same answer, only faster.
         sampled: list[list[ThoughtRun]] = [[] for _ in questions]
         if rate:
+            count, stored_temperature = self.paths
             sampling_started = time.perf_counter()
-            generations = self.engine.generate([r[0] for r in path_requests], max_tokens=path_requests[0][3],
-                                               temperature=path_requests[0][1], samples=path_requests[0][2],
-                                               stop=list(STOP_SEQUENCES), until=is_looping)
-            sampled = self.path_runs(questions, generations)
+            sampled = self.sample_paths(questions, paths=paths or count, temperature=path_temperature or stored_temperature,
+                                        max_tokens=min(max_tokens, PATH_MAX_TOKENS))
             generation_s += time.perf_counter() - sampling_started
         total_s = time.perf_counter() - started
         solutions = []

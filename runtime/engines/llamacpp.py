@@ -92,28 +92,20 @@ class LlamaCppEngine:
             results.extend([generation] for generation in chunk)
         return results
 
-    def generate_together(self, requests: list[tuple[str, float, int, int]], *, stop: list[str],
-                          until: Until | None = None) -> list[list[Generation]]:
-        """(prompt, temperature, count, max_tokens) requests decoded in the same forward passes, e.g. a
-        greedy answer and the sampled paths of its question: a step costs little more for a few more
-        sequences, so the paths cost little more than the answer alone. Seeded by the engine's seed, so
-        a question gets the same paths each time it is asked (the same confidence, too)."""
-        jobs = [(index, self._tokenize(prompt, limit), temperature, limit)
-                for index, (prompt, temperature, count, limit) in enumerate(requests) for _ in range(count)]
-        results: list[list] = [[] for _ in requests]
+    def _sample_batched(self, prompts, samples, *, max_tokens, temperature, stop, until):
+        """`samples` sampled paths per prompt, decoded together: the paths of one prompt share all of it,
+        so it is read once. Seeded by the engine's seed, so a question gets the same paths each time it
+        is asked (the same confidence, too)."""
+        jobs = [(index, self._tokenize(prompt, max_tokens)) for index, prompt in enumerate(prompts) for _ in range(samples)]
+        results: list[list] = [[] for _ in prompts]
         for start in range(0, len(jobs), self.batch_size):
             chunk = jobs[start:start + self.batch_size]
-            generations = generate_batch(self.llm, [job[1] for job in chunk], max_tokens=[job[3] for job in chunk],
-                                         stop=stop, threads=self.threads, until=until, seed=self.seed + start,
-                                         temperature=[job[2] for job in chunk])
-            for job, generation in zip(chunk, generations):
-                results[job[0]].append(generation)
+            generations = generate_batch(self.llm, [tokens for _, tokens in chunk], max_tokens=max_tokens, stop=stop,
+                                         threads=self.threads, until=until, temperature=temperature,
+                                         seed=self.seed + start)
+            for (index, _), generation in zip(chunk, generations):
+                results[index].append(generation)
         return results
-
-    def _sample_batched(self, prompts, samples, *, max_tokens, temperature, stop, until):
-        """`samples` sampled paths per prompt, decoded together: the paths of one prompt share all of it."""
-        return self.generate_together([(prompt, temperature, samples, max_tokens) for prompt in prompts],
-                                      stop=stop, until=until)
 
     def _tokenize(self, prompt: str, max_tokens: int) -> list[int]:
         """The prompt's tokens as `create_completion` feeds them (BOS where the model asks for one),

@@ -27,7 +27,7 @@ from .base import EngineError, Generation, Until, common_prefix_length, cut_at_s
 BATCH_TOKENS = 512  # tokens per llama_decode call while reading prompts
 
 
-def generate_batch(llm, prompts: list[list[int]], *, max_tokens: int | list[int], stop: list[str], threads: int,
+def generate_batch(llm, prompts: list[list[int]], *, max_tokens: int, stop: list[str], threads: int,
                    on_text: Callable[[int, str], None] | None = None, until: Until | None = None,
                    temperature: float | list[float] = 0.0, top_k: int = 40, seed: int = 0) -> list[Generation]:
     """One generation per tokenized prompt (greedy at temperature 0, else sampled; lists of
@@ -38,10 +38,8 @@ def generate_batch(llm, prompts: list[list[int]], *, max_tokens: int | list[int]
     import llama_cpp
 
     rng = np.random.default_rng(seed)
-    temperatures = temperature if isinstance(temperature, list) else [temperature] * len(prompts)
-    limits = max_tokens if isinstance(max_tokens, list) else [max_tokens] * len(prompts)
 
-    def pick(row: np.ndarray, temperature: float) -> int:
+    def pick(row: np.ndarray) -> int:
         if temperature <= 0:
             return int(row.argmax())
         k = min(top_k, row.shape[0]) if top_k > 0 else row.shape[0]
@@ -57,7 +55,7 @@ def generate_batch(llm, prompts: list[list[int]], *, max_tokens: int | list[int]
         raise EngineError("an empty prompt cannot be decoded")
     # Keep at least one token of every prompt out of the shared part: its logits start that sequence.
     shared = min(common_prefix_length(prompts), min(len(p) for p in prompts) - 1)
-    needed = shared + sum(len(p) - shared for p in prompts) + sum(limits)
+    needed = shared + sum(len(p) - shared for p in prompts) + count * max_tokens
     params = llama_cpp.llama_context_default_params()
     params.n_ctx = -(-needed // 256) * 256
     params.n_batch = params.n_ubatch = BATCH_TOKENS
@@ -74,7 +72,7 @@ def generate_batch(llm, prompts: list[list[int]], *, max_tokens: int | list[int]
     try:
         def decode(entries: list[tuple[int, int, list[int], bool]]) -> list[int]:
             """entries: (token, position, sequence ids, wants logits); returns the next token (argmax
-            or sampled, at its sequence's temperature) of each entry that wanted logits, in order."""
+            or sampled) of each entry that wanted logits, in order."""
             batch.n_tokens = len(entries)
             for i, (token, pos, seqs, logits) in enumerate(entries):
                 batch.token[i] = token
@@ -90,7 +88,7 @@ def generate_batch(llm, prompts: list[list[int]], *, max_tokens: int | list[int]
             for i, (_, _, _, logits) in enumerate(entries):
                 if logits:
                     row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, i), shape=(n_vocab,))
-                    picks.append(pick(row, temperatures[seqs[0]]))
+                    picks.append(pick(row))
             return picks
 
         started = time.perf_counter()
@@ -127,7 +125,7 @@ def generate_batch(llm, prompts: list[list[int]], *, max_tokens: int | list[int]
                 texts[s] = cut
                 if on_text:
                     on_text(s, cut)
-                if cut != text or ended or len(generated[s]) >= limits[s]:
+                if cut != text or ended or len(generated[s]) >= max_tokens:
                     seconds[s] = time.perf_counter() - started
                     continue
                 still.append(s)

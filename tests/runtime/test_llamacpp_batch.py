@@ -76,16 +76,13 @@ def test_identical_prompts_and_too_long_prompts(student, engine):
         run(engine, [prompt, "word " * 3000], batch_size=8)
 
 
-def test_greedy_answers_and_sampled_paths_share_the_forward_passes(student, engine):
-    """generate_together: the greedy sequences give what they give alone, each request gets its count
-    and token limit, and the sampled paths are reproducible for the engine's seed."""
+def test_sampled_paths_are_decoded_together_and_reproducible(student, engine):
+    """Several samples of several prompts in one batched call: each prompt gets its count, each path
+    its token limit, and the paths are the same for the engine's seed on every call."""
     _, problems = student
     engine.batch_size = 8
-    greedy = [format_prompt(p.question, Thought.POT) for p in problems[:2]]
-    alone = run(engine, greedy, batch_size=8)
-    requests = [(prompt, 0.0, 1, 96) for prompt in greedy] + [(format_prompt(problems[0].question, Thought.EOT), 0.9, 3, 12)]
-    first = engine.generate_together(requests, stop=list(STOP_SEQUENCES))
-    assert [g[0].text for g in first[:2]] == [g.text for g in alone]
-    assert [len(g) for g in first] == [1, 1, 3] and all(g.tokens <= 12 for g in first[2])
-    again = engine.generate_together(requests, stop=list(STOP_SEQUENCES))
-    assert [g.text for g in again[2]] == [g.text for g in first[2]]
+    prompts = [format_prompt(problems[0].question, Thought.POT), format_prompt(problems[0].question, Thought.EOT)]
+    first = engine.generate(prompts, max_tokens=12, temperature=0.9, samples=3, stop=list(STOP_SEQUENCES))
+    assert [len(g) for g in first] == [3, 3] and all(g.tokens <= 12 for paths in first for g in paths)
+    again = engine.generate(prompts, max_tokens=12, temperature=0.9, samples=3, stop=list(STOP_SEQUENCES))
+    assert [[g.text for g in paths] for paths in again] == [[g.text for g in paths] for paths in first]
