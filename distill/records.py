@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import keyword
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Iterator
 
@@ -26,6 +27,8 @@ class Record:
     gold: float        # the gold answer it was checked against
     teacher: str
     format_version: str = FORMAT_VERSION
+    path: int = 0      # which of the teacher's paths (0 greedy, 1.. sampled)
+    parent: str = ""   # for a derived question (a sub-question, a variant): the problem it came from
 
     @property
     def problem_id(self) -> str:
@@ -35,11 +38,33 @@ class Record:
         return json.dumps(asdict(self), ensure_ascii=False)
 
     def dedup_key(self) -> tuple[str, str, str]:
-        """Same question, same thought, same rationale up to white space: a duplicate."""
-        return (self.question.strip(), self.thought, re.sub(r"\s+", " ", self.rationale).strip())
+        """Same question, same thought, same rationale up to white space (and, for programs and
+        equations, up to the names chosen): a duplicate."""
+        return (self.question.strip(), self.thought, canonical_rationale(self.thought, self.rationale))
 
 
 FIELDS = tuple(f.name for f in fields(Record))
+REQUIRED = tuple(f.name for f in fields(Record) if f.default is MISSING)
+_NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
+_KEPT_NAMES = frozenset(keyword.kwlist) | {"ans", "math", "int", "float", "round", "abs", "min", "max", "sum", "pow"}
+
+
+def canonical_rationale(thought: str, text: str) -> str:
+    """White space collapsed; in PoT and EoT every name renamed v0, v1, ... in order of first use
+    (comments dropped), so `clips_may = 48 / 2` and `may = 48 / 2` are one program."""
+    if thought == Thought.COT.value:
+        return re.sub(r"\s+", " ", text).strip()
+    lines = [line.split("#")[0] if thought == Thought.POT.value else line for line in text.splitlines()]
+    lines = [line for line in lines if line.strip() and not line.lstrip().startswith("%")]
+    names: dict[str, str] = {}
+
+    def rename(match: re.Match) -> str:
+        word = match.group(0)
+        if word in _KEPT_NAMES:
+            return word
+        return names.setdefault(word, f"v{len(names)}")
+
+    return re.sub(r"\s+", " ", _NAME.sub(rename, "\n".join(lines))).strip()
 
 
 def parse_record(line: str, where: str) -> Record:
@@ -49,7 +74,7 @@ def parse_record(line: str, where: str) -> Record:
         raise RecordError(f"{where}: malformed JSON ({exc.msg})") from None
     if not isinstance(data, dict):
         raise RecordError(f"{where}: expected a JSON object")
-    missing = [name for name in FIELDS if name not in data]
+    missing = [name for name in REQUIRED if name not in data]
     if missing:
         raise RecordError(f"{where}: missing field(s) {', '.join(missing)}")
     try:
@@ -58,7 +83,7 @@ def parse_record(line: str, where: str) -> Record:
         raise RecordError(str(exc)) from None
     if data["thought"] not in {t.value for t in Thought}:
         raise RecordError(f"{where}: unknown thought {data['thought']!r}")
-    return Record(**{name: data[name] for name in FIELDS})
+    return Record(**{name: data[name] for name in FIELDS if name in data})
 
 
 def read_records(path: str | Path) -> Iterator[Record]:

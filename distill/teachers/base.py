@@ -19,6 +19,8 @@ class TeacherError(Exception):
 class Candidate:
     thought: Thought
     text: str
+    path: int = 0               # 0: the teacher's greedy answer; 1.. its sampled paths
+    shown_answer: bool = False  # the teacher saw a worked solution (rationalize): copying its answer is not solving
 
 
 class Teacher(Protocol):
@@ -28,3 +30,7 @@ class Teacher(Protocol):
     def generate(self, problem: Problem, thoughts: list[Thought]) -> list[Candidate]:
         """Candidate rationales (any number per thought); raise TeacherError to skip."""
         ...
+
+# A teacher may also offer `generate_many(problems, thoughts) -> list[list[Candidate]]` and
+# `problems_per_call`: the builder then hands it that many problems at once (a local model decodes
+# them in one batch).

@@ -1,47 +1,97 @@
-"""The `llamacpp` teacher: a local GGUF model through llama-cpp-python, with the same prompts."""
+"""The `llamacpp` teacher: a local GGUF model (any path, or an installed `local:NAME`) decoding
+through the runtime's llama.cpp engine, so a batch of problems shares each forward pass.
+
+Per thought, path 0 is greedy and paths 1..K-1 are sampled at `temperature`. The prompt
+(`teacher_prompt`) gives the question alone (*solve*, the papers' way) or the question and its human
+solution (*rationalize*). A batch holds every path of every thought of a few problems: the batch
+decoder reads the examples once and each question once (a prefix tree), and steps every sequence in
+one forward pass. Generation ends at the rationale's answer line.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from runtime.thoughts import STOP_SEQUENCES, Thought
+from runtime.engines.base import EngineError
+from runtime.thoughts import STOP_SEQUENCES, Thought, is_looping
 
 from ..problems import Problem
 from .base import Candidate, TeacherError
-from runtime.fewshot import few_shot_prompt
+from .prompts import MODES, clean_output, finished, teacher_prompt
 
-from .prompts import clean_output
+DEFAULT_TEMPERATURE = 0.7  # sampled paths when several are asked for at temperature 0
 
 
 class LlamaCppTeacher:
-    concurrency = 1  # one model, one context
+    concurrency = 1  # one model: the builder hands it `problems_per_call` problems at a time instead
 
-    def __init__(self, model_path: str, *, samples: int = 1, temperature: float = 0.0, max_tokens: int = 384,
-                 seed: int = 0, threads: int | None = None, n_ctx: int = 4096):
+    def __init__(self, model_path: str, *, paths: int | dict[Thought, int] = 1, temperature: float = 0.0,
+                 modes: str | dict[Thought, str] = "solve", max_tokens: int = 384, seed: int = 0,
+                 threads: int | None = None, n_ctx: int = 2048, batch_size: int = 8, name: str | None = None):
         path = Path(model_path)
         if not path.is_file():
             raise TeacherError(f"no GGUF model at {path}")
-        from runtime.engines.llama_params import load_llama
+        from runtime.engines.llamacpp import LlamaCppEngine
 
-        threads = threads or max(1, min(os.cpu_count() or 1, 8))
-        self.llm = load_llama(path, n_ctx=n_ctx, threads=threads, seed=seed)
-        self.samples, self.temperature, self.max_tokens = samples, temperature, max_tokens
-        self.name = f"llamacpp:{path.name}"
+        try:
+            self.engine = LlamaCppEngine(path, threads=threads, seed=seed, n_ctx=n_ctx, batch_size=batch_size)
+        except EngineError as exc:
+            raise TeacherError(str(exc)) from None
+        self.paths, self.modes = paths, modes
+        for mode in (modes.values() if isinstance(modes, dict) else [modes]):
+            if mode not in MODES:
+                raise TeacherError(f"unknown teacher mode {mode!r} (choose from {', '.join(MODES)})")
+        self.temperature, self.max_tokens = temperature, max_tokens
+        self.batch_size = batch_size
+        self.problems_per_call = batch_size  # handed to generate_many at once; it batches whole problems
+        self.tokens = 0  # generated so far
+        self.name = name or f"llamacpp:{path.name}"
+
+    @property
+    def llm(self):
+        return self.engine.llm
+
+    def paths_for(self, thought: Thought) -> int:
+        return self.paths.get(thought, 1) if isinstance(self.paths, dict) else self.paths
+
+    def mode_for(self, thought: Thought, problem: Problem) -> str:
+        mode = self.modes.get(thought, "solve") if isinstance(self.modes, dict) else self.modes
+        return mode if problem.solution else "solve"  # no worked solution to rationalize
+
+    def prompt(self, problem: Problem, thought: Thought, thoughts: list[Thought]) -> str:
+        solution = problem.solution if self.mode_for(thought, problem) == "rationalize" else None
+        return teacher_prompt(problem.question, thought, thoughts, solution)
 
     def generate(self, problem: Problem, thoughts: list[Thought]) -> list[Candidate]:
-        candidates = []
-        for thought in thoughts:
-            prompt = few_shot_prompt(problem.question, thought)
-            temperature = self.temperature if self.samples == 1 or self.temperature > 0 else 0.7
-            for _ in range(self.samples):
-                try:
-                    out = self.llm.create_completion(prompt, max_tokens=self.max_tokens, temperature=temperature,
-                                                     stop=list(STOP_SEQUENCES))
-                except ValueError as exc:  # e.g. prompt longer than the context
-                    raise TeacherError(f"llama.cpp refused the prompt: {exc}") from None
-                candidates.append(Candidate(thought, clean_output(out["choices"][0]["text"])))
-        return candidates
+        return self.generate_many([problem], thoughts)[0]
+
+    def generate_many(self, problems: list[Problem], thoughts: list[Thought]) -> list[list[Candidate]]:
+        """Candidates per problem, in problem order. Every path of every thought of a problem goes to
+        the engine next to the others, so they share the examples and the question in the prefix tree."""
+        jobs = []  # (problem index, thought, path, prompt, temperature)
+        for index, problem in enumerate(problems):
+            for thought in thoughts:
+                prompt = self.prompt(problem, thought, thoughts)
+                for path in range(self.paths_for(thought)):
+                    jobs.append((index, thought, path, prompt, 0.0 if path == 0 else self.temperature or DEFAULT_TEMPERATURE))
+        # A batch holds whole problems, so no problem's question is read twice.
+        per_problem = max(1, len(jobs) // max(1, len(problems)))
+        step = max(1, self.batch_size // per_problem) * per_problem
+        generations = []
+        for start in range(0, len(jobs), step):
+            chunk = jobs[start:start + step]
+            try:
+                generations += self.engine.decode_together([job[3] for job in chunk], [job[4] for job in chunk],
+                                                           max_tokens=self.max_tokens, stop=list(STOP_SEQUENCES),
+                                                           until=lambda text: finished(text) or is_looping(text))
+            except EngineError as exc:  # e.g. a prompt longer than the context
+                raise TeacherError(f"llama.cpp refused the prompts: {exc}") from None
+        out: list[list[Candidate]] = [[] for _ in problems]
+        for (index, thought, path, _, _), generation in zip(jobs, generations):
+            shown = self.mode_for(thought, problems[index]) == "rationalize"
+            out[index].append(Candidate(thought, clean_output(generation.text), path=path, shown_answer=shown))
+        self.tokens += sum(g.tokens for g in generations)
+        return out
 
     def ask(self, messages: list[dict], *, n: int = 1, temperature: float = 0.7, max_tokens: int = 256) -> list[str]:
         """Free-form replies to a chat (question generation), through the model's chat template."""
@@ -53,3 +103,6 @@ class LlamaCppTeacher:
                 raise TeacherError(f"llama.cpp refused the chat: {exc}") from None
             replies.append(out["choices"][0]["message"]["content"] or "")
         return replies
+
+    def close(self) -> None:
+        self.engine.close()

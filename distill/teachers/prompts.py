@@ -4,8 +4,14 @@ that does not verify)."""
 
 from __future__ import annotations
 
+import re
+
 from runtime.fewshot import EXAMPLES
-from runtime.thoughts import Thought, format_prompt
+from runtime.thoughts import COT_ANSWER_TEMPLATE, Thought, format_example, format_prompt
+
+MODES = ("solve", "rationalize")
+_ANNOTATION = re.compile(r"<<[^<>]*>>")
+_FINAL = re.compile(r"\n?####.*$", re.S)
 
 SYSTEM = {
     Thought.COT: "You solve grade-school math word problems. Reason step by step in short sentences and end with "
@@ -43,3 +49,44 @@ def clean_output(text: str) -> str:
         if marker in text:
             text = text.split(marker, 1)[0]
     return text.strip()
+
+
+def solution_line(solution: str) -> str:
+    """A worked solution as one line, without GSM8K's calculator marks and `#### N` line."""
+    text = _FINAL.sub("", _ANNOTATION.sub("", solution))
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def teacher_prompt(question: str, thought: Thought, thoughts: list[Thought], solution: str | None = None) -> str:
+    """A local teacher's prompt. Each worked example shows every requested thought in turn (so the
+    prompts of one question's thoughts share everything up to the thought's instruction line, and a
+    batch decoder reads the question once for all of them); with `solution` (*rationalize*), the
+    question is followed by its worked solution on a `Solution:` line, each example's prose (without
+    its answer line) serving as its solution. The output is in the runtime's format and stops at the
+    next thought's instruction or `Question:`."""
+    order = [t for t in (Thought.POT, Thought.EOT, Thought.COT) if t in thoughts or t == thought]
+    blocks = []
+    for example_question, rationales in EXAMPLES:
+        example_solution = "\n".join(line for line in rationales[Thought.COT].splitlines()
+                                     if not line.startswith(_ANSWER_LINE))
+        block = _head(example_question, example_solution if solution is not None else None)
+        for t in order:
+            example = format_example(example_question, t, rationales[t])
+            block += example.prompt.partition("\n")[2] + example.target
+        blocks.append(block)
+    return "\n".join(blocks) + "\n" + _head(question, solution) + format_prompt(question, thought).partition("\n")[2]
+
+
+_ANSWER_LINE = COT_ANSWER_TEMPLATE.split("{")[0]
+
+
+def _head(question: str, solution: str | None) -> str:
+    head = format_prompt(question, Thought.COT).partition("\n")[0] + "\n"
+    return head + (f"Solution: {solution_line(solution)}\n" if solution is not None else "")
+
+
+def finished(text: str) -> bool:
+    """A teacher's rationale is complete at its `ans = ...` line (PoT, EoT) or `The answer is N.`
+    (CoT); an instruct model tends to go on (a fenced copy, an explanation), which costs decode steps."""
+    last = text.rstrip("\n").rsplit("\n", 1)[-1].strip()
+    return bool(re.match(r"ans\s*=", last)) or last.startswith(_ANSWER_LINE)

@@ -2,9 +2,10 @@
 
 llama-cpp-python's completion API decodes one sequence at a time; on a CPU a 135M model's decode step
 is bound by reading the weights, so stepping several sequences together costs little more than one.
-The prompts' shared token prefix (the few-shot examples, or the question the three thoughts share)
-is evaluated once, its KV cells tagged with every sequence (a unified KV cache), then each prompt's
-tail, then one token per unfinished sequence per step.
+The prompts form a prefix tree (`prefix_tree`): each shared token (the few-shot examples, the
+question the thoughts share, the whole prompt of sampled paths) is evaluated once, its KV cell
+tagged with every sequence through it (a unified KV cache); then one token per unfinished sequence
+per step.
 
 Each call makes its own small llama.cpp context on the loaded model, sized for that call, and frees it:
 the engine's long-lived context stays as it was, and memory is only held while decoding.
@@ -30,16 +31,16 @@ BATCH_TOKENS = 512  # tokens per llama_decode call while reading prompts
 def generate_batch(llm, prompts: list[list[int]], *, max_tokens: int, stop: list[str], threads: int,
                    on_text: Callable[[int, str], None] | None = None, until: Until | None = None,
                    temperature: float | list[float] = 0.0, top_k: int = 40, seed: int = 0) -> list[Generation]:
-    """One generation per tokenized prompt (greedy at temperature 0, else sampled; lists of
-    temperatures and token limits give each prompt its own, so a greedy answer and sampled paths can
-    share the forward passes); text is cut at
-    the first stop string, like llama-cpp-python's `create_completion(stop=...)`, and ends where
-    `until` accepts it."""
+    """One generation per tokenized prompt (greedy at temperature 0, else sampled; a list of
+    temperatures gives each prompt its own, so a greedy answer and sampled paths share the forward
+    passes); text is cut at the first stop string, like llama-cpp-python's
+    `create_completion(stop=...)`, and ends where `until` accepts it."""
     import llama_cpp
 
     rng = np.random.default_rng(seed)
+    temperatures = temperature if isinstance(temperature, list) else [temperature] * len(prompts)
 
-    def pick(row: np.ndarray) -> int:
+    def pick(row: np.ndarray, temperature: float) -> int:
         if temperature <= 0:
             return int(row.argmax())
         k = min(top_k, row.shape[0]) if top_k > 0 else row.shape[0]
@@ -53,9 +54,8 @@ def generate_batch(llm, prompts: list[list[int]], *, max_tokens: int, stop: list
         return []
     if any(not p for p in prompts):
         raise EngineError("an empty prompt cannot be decoded")
-    # Keep at least one token of every prompt out of the shared part: its logits start that sequence.
-    shared = min(common_prefix_length(prompts), min(len(p) for p in prompts) - 1)
-    needed = shared + sum(len(p) - shared for p in prompts) + count * max_tokens
+    nodes = prefix_tree(prompts)
+    needed = len(nodes) + count + count * max_tokens
     params = llama_cpp.llama_context_default_params()
     params.n_ctx = -(-needed // 256) * 256
     params.n_batch = params.n_ubatch = BATCH_TOKENS
@@ -85,26 +85,23 @@ def generate_batch(llm, prompts: list[list[int]], *, max_tokens: int, stop: list
             if status != 0:
                 raise EngineError(f"llama.cpp could not decode the batch (status {status})")
             picks = []
-            for i, (_, _, _, logits) in enumerate(entries):
+            for i, (_, _, seqs, logits) in enumerate(entries):
                 if logits:
                     row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, i), shape=(n_vocab,))
-                    picks.append(pick(row))
+                    picks.append(pick(row, temperatures[seqs[0]]))
             return picks
 
         started = time.perf_counter()
         everyone = list(range(count))
-        prefix = prompts[0][:shared]
-        for start in range(0, shared, BATCH_TOKENS):
-            decode([(t, start + j, everyone, False) for j, t in enumerate(prefix[start:start + BATCH_TOKENS])])
-
-        # Each prompt's tail; a sequence's first token comes from the logits of its last prompt token.
-        tails = [(s, shared + j, t, j == len(prompts[s]) - shared - 1)
-                 for s in everyone for j, t in enumerate(prompts[s][shared:])]
+        # Every shared token once, tagged with all the sequences whose prompts pass through it; then
+        # each prompt's last token, whose logits start that sequence.
+        entries = [(token, pos, seqs, False) for token, pos, seqs in nodes]
+        entries += [(prompts[s][-1], len(prompts[s]) - 1, [s], True) for s in everyone]
         nexts: dict[int, int] = {}
-        for start in range(0, len(tails), BATCH_TOKENS):
-            chunk = tails[start:start + BATCH_TOKENS]
-            picks = decode([(t, pos, [s], last) for s, pos, t, last in chunk])
-            nexts.update(zip([s for s, _, _, last in chunk if last], picks))
+        for start in range(0, len(entries), BATCH_TOKENS):
+            chunk = entries[start:start + BATCH_TOKENS]
+            picks = decode(chunk)
+            nexts.update(zip([seqs[0] for _, _, seqs, wants in chunk if wants], picks))
 
         generated: list[list[int]] = [[] for _ in everyone]
         texts = [""] * count
@@ -137,3 +134,27 @@ def generate_batch(llm, prompts: list[list[int]], *, max_tokens: int, stop: list
         llama_cpp.llama_batch_free(batch)
         llama_cpp.llama_free(ctx)
     return [Generation(texts[s], len(prompts[s]), len(generated[s]), seconds[s], first) for s in everyone]
+
+
+def prefix_tree(prompts: list[list[int]]) -> list[tuple[int, int, list[int]]]:
+    """The prompts' tokens but their last, as a prefix tree in decoding order: (token, position,
+    sequences through it). A prompt shares the longest prefix it has with any earlier prompt, so few-shot
+    examples, a question its thoughts share, and the whole prompt of K sampled paths are each
+    evaluated once. Parents come before children, as causal decoding needs."""
+    nodes: list[tuple[int, int, list[int]]] = []
+    owner: list[list[int]] = []  # per prompt: the node index of each of its tokens but the last
+    for s, prompt in enumerate(prompts):
+        body = prompt[:-1]
+        best, length = -1, 0
+        for j in range(s):
+            shared = common_prefix_length([body, prompts[j][:-1]])
+            if shared > length:
+                best, length = j, shared
+        mine = owner[best][:length] if best >= 0 else []
+        for index in mine:
+            nodes[index][2].append(s)
+        for position in range(length, len(body)):
+            mine.append(len(nodes))
+            nodes.append((body[position], position, [s]))
+        owner.append(mine)
+    return nodes

