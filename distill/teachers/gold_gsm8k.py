@@ -66,9 +66,12 @@ def rationales_from_solution(question: str, solution: str, gold: float) -> GoldR
 
 def clean_cot(solution: str, gold: float) -> str:
     """Drop the calculator marks and end with `The answer is N.` instead of `#### N`."""
-    text = _ANNOTATION.sub("", solution)
-    text = _FINAL.sub("", text).rstrip()
-    return f"{text}\n{format_cot_answer(gold)}"
+    return f"{strip_marks(solution)}\n{format_cot_answer(gold)}"
+
+
+def strip_marks(solution: str) -> str:
+    """The solution's prose: no calculator marks, no `#### N` line."""
+    return _FINAL.sub("", _ANNOTATION.sub("", solution)).rstrip()
 
 
 def parse_steps(question: str, solution: str) -> list[Step]:

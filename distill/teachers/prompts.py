@@ -9,9 +9,9 @@ import re
 from runtime.fewshot import EXAMPLES
 from runtime.thoughts import COT_ANSWER_TEMPLATE, Thought, format_example, format_prompt
 
+from .gold_gsm8k import strip_marks
+
 MODES = ("solve", "rationalize")
-_ANNOTATION = re.compile(r"<<[^<>]*>>")
-_FINAL = re.compile(r"\n?####.*$", re.S)
 
 SYSTEM = {
     Thought.COT: "You solve grade-school math word problems. Reason step by step in short sentences and end with "
@@ -53,7 +53,7 @@ def clean_output(text: str) -> str:
 
 def solution_line(solution: str) -> str:
     """A worked solution as one line, without GSM8K's calculator marks and `#### N` line."""
-    text = _FINAL.sub("", _ANNOTATION.sub("", solution))
+    text = strip_marks(solution)
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
