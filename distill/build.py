@@ -13,6 +13,7 @@ import json
 import os
 import random
 import re
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from runtime.thoughts import FORMAT_VERSION, Thought
 from .perturb import perturb
 from .problems import Problem
 from .records import Record, RecordError, parse_record
+from .subquestions import SOURCE_SUFFIX, check_question
 from .teachers.base import Candidate, Teacher, TeacherError
 
 STAGES = ("generated", "parsed", "executed", "correct", "kept")
@@ -65,6 +67,9 @@ class BuildStats:
     problems: int = 0
     teacher_errors: Counter = field(default_factory=Counter)
     resumed: int = 0   # problems found finished from an earlier run
+    teacher_seconds: float = 0.0  # wall time the teacher spent, summed over finished problems
+    subquestion_targets: int = 0  # sub-questions asked for (a --subquestions build)
+    subquestions_kept: int = 0    # of them, kept with every thought verified
 
     def thought(self, name: str) -> ThoughtStats:
         return self.by_thought.setdefault(name, ThoughtStats())
@@ -75,6 +80,10 @@ class BuildStats:
             self.thought(name).add(ThoughtStats.from_dict(data))
         if entry.get("teacher_error"):
             self.teacher_errors[entry["teacher_error"]] += 1
+        self.teacher_seconds += float(entry.get("seconds", 0.0))
+        sub = entry.get("subquestions") or {}
+        self.subquestion_targets += int(sub.get("targets", 0))
+        self.subquestions_kept += int(sub.get("kept", 0))
 
 
 def progress_path(out: Path) -> Path:
@@ -90,7 +99,10 @@ def build(
     perturb_copies: int = 0,
     seed: int = 0,
     on_problem: Callable[[BuildStats], None] | None = None,
+    refuse_question: Callable[[str], str | None] | None = None,
 ) -> BuildStats:
+    """`refuse_question`: a further check of questions the teacher writes (sub-questions), giving a
+    failure name (e.g. "test overlap") or None."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     stats = BuildStats()
@@ -98,8 +110,9 @@ def build(
     stats.resumed = len(done)
     todo = [p for p in problems if p.id not in done]
     with open(out, "a", encoding="utf-8") as records_file, open(progress_path(out), "a", encoding="utf-8") as progress_file:
-        for problem, outcome in _generate(todo, teacher, thoughts):
-            records, entry = _verify(problem, outcome, thoughts, teacher.name, seen)
+        for problem, outcome, seconds in _generate(todo, teacher, thoughts):
+            records, entry = _verify(problem, outcome, thoughts, teacher.name, seen, refuse_question)
+            entry["seconds"] = round(seconds, 3)
             if perturb_copies and records:
                 more, perturbed_stats = _perturbed_records(problem, records, teacher.name, perturb_copies, seed, seen)
                 records += more
@@ -152,47 +165,64 @@ def _resume(out: Path, stats: BuildStats) -> tuple[set[str], set]:
     return set(done), seen
 
 
-def _generate(problems: list[Problem], teacher: Teacher, thoughts: list[Thought]) -> Iterator[tuple[Problem, object]]:
-    """(problem, candidates or TeacherError) in problem order, asking up to `concurrency` at once."""
+def _generate(problems: list[Problem], teacher: Teacher, thoughts: list[Thought]) -> Iterator[tuple[Problem, object, float]]:
+    """(problem, candidates or TeacherError, teacher seconds) in problem order. A batched teacher's
+    wall time is shared equally by the problems of its call."""
 
     def ask(problem: Problem):
+        start = time.perf_counter()
         try:
-            return teacher.generate(problem, thoughts)
+            outcome = teacher.generate(problem, thoughts)
         except TeacherError as exc:
-            return exc
+            outcome = exc
+        return outcome, time.perf_counter() - start
 
     per_call = int(getattr(teacher, "problems_per_call", 0))
     if per_call > 0 and hasattr(teacher, "generate_many"):
         for start in range(0, len(problems), per_call):
             chunk = problems[start:start + per_call]
+            began = time.perf_counter()
             try:
                 outcomes = teacher.generate_many(chunk, thoughts)
             except TeacherError as exc:
                 outcomes = [exc] * len(chunk)
-            yield from zip(chunk, outcomes)
+            share = (time.perf_counter() - began) / len(chunk)
+            for problem, outcome in zip(chunk, outcomes):
+                yield problem, outcome, share
         return
     workers = max(1, int(getattr(teacher, "concurrency", 1)))
     if workers == 1:
         for problem in problems:
-            yield problem, ask(problem)
+            yield (problem, *ask(problem))
         return
     with ThreadPoolExecutor(max_workers=workers) as pool:
         window = workers * 4  # bounded look-ahead keeps memory flat and order exact
         for start in range(0, len(problems), window):
             chunk = problems[start:start + window]
-            yield from zip(chunk, pool.map(ask, chunk))
+            for problem, (outcome, seconds) in zip(chunk, pool.map(ask, chunk)):
+                yield problem, outcome, seconds
 
 
-def _verify(problem: Problem, outcome, thoughts: list[Thought], teacher: str, seen: set) -> tuple[list[Record], dict]:
+def _verify(problem: Problem, outcome, thoughts: list[Thought], teacher: str, seen: set,
+            refuse_question: Callable[[str], str | None] | None = None) -> tuple[list[Record], dict]:
     entry: dict = {"id": problem.id, "stats": {}}
     if isinstance(outcome, TeacherError):
         entry["teacher_error"] = str(outcome)[:120]
         return [], entry
     per_thought = {t.value: ThoughtStats() for t in thoughts}
     records: list[Record] = []
+    derived: dict[str, list[Record]] = {}  # sub-question suffix -> its verified records
     for candidate in outcome:
         stats = per_thought.setdefault(candidate.thought.value, ThoughtStats())
         stats.generated += 1
+        question = problem.question if candidate.question is None else candidate.question
+        gold = problem.answer if candidate.gold is None else candidate.gold
+        if candidate.suffix:
+            derived.setdefault(candidate.suffix, [])
+            refused = check_question(problem.question, question, gold) or (refuse_question and refuse_question(question))
+            if refused:
+                stats.failures[refused] += 1
+                continue
         result = execute(candidate.thought, candidate.text)
         if result.error_kind not in ("syntax", "unsafe"):
             stats.parsed += 1
@@ -200,30 +230,50 @@ def _verify(problem: Problem, outcome, thoughts: list[Thought], teacher: str, se
             stats.failures[result.error_kind or "no answer"] += 1
             continue
         stats.executed += 1
-        if not answers_match(result.answer, problem.answer):
+        if not answers_match(result.answer, gold):
             stats.failures["wrong answer"] += 1
             continue
-        if candidate.shown_answer and candidate.thought != Thought.COT and copies_answer(problem.question, candidate.text, problem.answer):
+        if candidate.shown_answer and candidate.thought != Thought.COT and copies_answer(question, candidate.text, gold):
             stats.failures["answer copied"] += 1
             continue
         stats.correct += 1
-        record = _record(problem.id, problem.source, problem.question, candidate, result.answer, problem.answer, teacher,
-                         sum(1 for r in records if r.thought == candidate.thought.value))
+        record = _record(problem, candidate, question, result.answer, gold, teacher,
+                         sum(1 for r in records if r.problem_id == problem.id + candidate.suffix
+                             and r.thought == candidate.thought.value))
         if record.dedup_key() in seen:
             stats.failures["duplicate"] += 1
             continue
         seen.add(record.dedup_key())
         stats.kept += 1
         records.append(record)
+        if candidate.suffix:
+            derived[candidate.suffix].append(record)
+    if derived:
+        # A sub-question is kept only with every thought verified: two paths that agree on the gold value.
+        wanted = {t.value for t in thoughts}
+        kept = 0
+        for group in derived.values():
+            if {r.thought for r in group} >= wanted:
+                kept += 1
+                continue
+            for record in group:
+                records.remove(record)
+                seen.discard(record.dedup_key())
+                per_thought[record.thought].kept -= 1
+                per_thought[record.thought].failures["other thought failed"] += 1
+        entry["subquestions"] = {"targets": len(derived), "kept": kept}
     entry["stats"] = {name: s.to_dict() for name, s in per_thought.items()}
     return records, entry
 
 
-def _record(problem_id, source, question, candidate: Candidate, answer, gold, teacher, index) -> Record:
+def _record(problem: Problem, candidate: Candidate, question: str, answer, gold, teacher, index) -> Record:
+    problem_id = problem.id + candidate.suffix
     return Record(
-        id=f"{problem_id}:{candidate.thought.value}:{index}", source=source, question=question,
+        id=f"{problem_id}:{candidate.thought.value}:{index}",
+        source=problem.source + (SOURCE_SUFFIX if candidate.suffix else ""), question=question,
         thought=candidate.thought.value, rationale=candidate.text.strip(), answer=answer, gold=gold,
         teacher=teacher, format_version=FORMAT_VERSION, path=candidate.path,
+        parent=problem.id if candidate.suffix else "",
     )
 
 

@@ -82,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     teacher.add_argument("--teacher-mode", type=_per_thought(str), default="solve", metavar="MODE",
                          help="local teachers: solve (the question alone, default) or rationalize (the question and "
                               "its worked solution), or per thought like pot:rationalize,eot:solve")
+    teacher.add_argument("--subquestions", action="store_true",
+                         help="local teachers: instead of rationales for each problem, write its one-step and two-step "
+                              "sub-questions (questions whose answers are the worked solution's first intermediate "
+                              "values), each with a rationale per thought; kept only when every thought executes to "
+                              "that value and the question shares no word 8-gram with any test set")
     teacher.add_argument("--batch", type=int, default=8, metavar="N",
                          help="local teachers: sequences decoded together (default 8)")
     teacher.add_argument("--temperature", type=float, default=0.0,
@@ -109,9 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="print one JSON object")
     listing.set_defaults(handler=cmd_teacher_list)
 
-    stats = data.add_parser("stats", help="print the verification table and counts of a dataset file",
-                            description="Counts by thought, source and teacher; the per-thought funnel "
-                                        "(generated, parsed, executed, correct, kept) when FILE.progress is beside it.")
+    stats = data.add_parser(
+        "stats", help="print the verification table, counts and diversity of a dataset file",
+        description="Counts by thought, source and teacher. Per thought: problems covered, paths per problem and "
+                    "the step-count histogram (a step: a line that computes); the share of EoT systems that solve "
+                    "for an unknown (a name no assignment gives, as in `x + 15 = 27`); the share of problems whose "
+                    "PoT and EoT differ in structure (the EoT has an unknown, or its operations in order differ from "
+                    "the PoT's: renaming, inlined numbers and `=` are not differences); sub-questions by depth. With "
+                    "FILE.progress beside it: the funnel (generated, parsed, executed, correct, kept), the share of "
+                    "attempted problems covered by at least one kept rationale, and the teacher's hours.")
     stats.add_argument("file", type=Path)
     stats.add_argument("--json", action="store_true", help="print one JSON object")
     stats.set_defaults(handler=cmd_stats)
@@ -242,7 +253,8 @@ def make_teacher(args: argparse.Namespace):
     else:
         model = args.model
     return LlamaCppTeacher(model, paths=args.paths, temperature=args.temperature, modes=args.teacher_mode,
-                           max_tokens=args.max_tokens, seed=args.seed, batch_size=args.batch, name=name)
+                           max_tokens=args.max_tokens, seed=args.seed, batch_size=args.batch, name=name,
+                           subquestions=args.subquestions)
 
 
 def cmd_teacher_install(args: argparse.Namespace) -> int:
@@ -289,10 +301,13 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise UsageError("--perturb must be 0 or more")
     if args.skip < 0:
         raise UsageError("--skip must be 0 or more")
+    if args.subquestions and args.teacher in ("gold", "openai"):
+        raise UsageError("--subquestions needs a local teacher (llamacpp or local:NAME)")
     loaded = load_problems(args.dataset, args.split, args.data_dir)
     for reason, count in loaded.skipped.items():
         print(f"skipped {count} problems: {reason}", file=sys.stderr)
     problems = iter_limit(loaded.problems[args.skip:], args.limit)
+    refuse = _test_overlap(args.data_dir) if args.subquestions else None
     teacher = make_teacher(args)
     with Progress(TextColumn("[bold]building"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[kept]}"),
                   TimeRemainingColumn(), transient=True) as progress:
@@ -303,12 +318,26 @@ def cmd_build(args: argparse.Namespace) -> int:
             progress.update(task, completed=stats.problems, kept=f"kept {kept}")
 
         stats = build(problems, teacher, args.thoughts, args.out, perturb_copies=args.perturb, seed=args.seed,
-                      on_problem=on_problem)
+                      on_problem=on_problem, refuse_question=refuse)
     if stats.resumed:
         print(f"resumed: {stats.resumed} problems were already done")
     print_build_report(stats)
+    if hasattr(teacher, "throughput") and teacher.throughput():
+        print(teacher.throughput())
     print(f"wrote {args.out}")
     return 0
+
+
+def _test_overlap(data_dir: str | None, n: int = 8):
+    """A check for written questions: "test overlap" when one shares a word n-gram with a question of
+    any test set the benchmarks evaluate on."""
+    from .fdd.leakage import NgramIndex
+    from .problems import SPLITS, load_problems
+
+    questions = {p.id: p.question for name, splits in SPLITS.items() if "test" in splits
+                 for p in load_problems(name, "test", data_dir).problems}
+    index = NgramIndex(questions, n=n)
+    return lambda question: "test overlap" if index.overlap(question).share > 0 else None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -346,11 +375,21 @@ def cmd_stats(args: argparse.Namespace) -> int:
     import json
 
     from .build import stats_of_file
-    from .report import print_build_report, print_counts
+    from .dataset_stats import dataset_stats
+    from .records import read_records
+    from .report import print_build_report, print_counts, print_diversity
 
     funnel, counts = stats_of_file(args.file)
+    diversity = dataset_stats(read_records(args.file))
+    if funnel and funnel.problems:
+        diversity["attempted"] = funnel.problems
+        diversity["covered"] = round(len({pid.split("~")[0] for pid in diversity.pop("ids")}) / funnel.problems, 4)
+        diversity["teacher_hours"] = round(funnel.teacher_seconds / 3600, 3)
+        if funnel.subquestion_targets:
+            diversity["subquestions_asked"] = funnel.subquestion_targets
+    diversity.pop("ids", None)
     if args.json:
-        out = {"counts": {k: dict(v) if hasattr(v, "items") else v for k, v in counts.items()}}
+        out = {"counts": {k: dict(v) if hasattr(v, "items") else v for k, v in counts.items()}, "diversity": diversity}
         if funnel:
             out["funnel"] = {name: s.to_dict() for name, s in funnel.by_thought.items()}
             out["problems"] = funnel.problems
@@ -358,6 +397,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print(json.dumps(out))
         return 0
     print_counts(counts)
+    print_diversity(diversity)
     if funnel:
         print_build_report(funnel)
     return 0

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .build import STAGES, BuildStats
+from .dataset_stats import STEP_BUCKETS
 
 
 def print_build_report(stats: BuildStats, console: Console | None = None) -> None:
@@ -33,3 +34,25 @@ def print_counts(counts: dict, console: Console | None = None) -> None:
     console.print(f"{counts['records']} records from {counts['problems']} problems")
     for key in ("by_thought", "by_source", "by_teacher", "format_version"):
         console.print(f"  {key.replace('_', ' ')}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts[key].items())))
+
+
+def print_diversity(stats: dict, console: Console | None = None) -> None:
+    """`dataset_stats`' numbers: coverage, paths, unknowns, structure, steps (see `distill data stats --help`)."""
+    console = console or Console()
+    if "covered" in stats:
+        console.print(f"covered: {stats['covered']:.1%} of {stats['attempted']} attempted problems have a kept rationale"
+                      f"; teacher {stats['teacher_hours']:.2f} h")
+    for thought, entry in stats["thoughts"].items():
+        unknown = f", {entry['with_unknown']:.1%} with an unknown" if "with_unknown" in entry else ""
+        histogram = " ".join(f"{b}:{entry['steps'][b]}" for b in STEP_BUCKETS if entry["steps"][b])
+        console.print(f"{thought}: {entry['problems']} problems, {entry['paths_per_problem']:.2f} paths/problem"
+                      f"{unknown}; rationales by steps {histogram or '-'}")
+    both = stats["pot_and_eot"]
+    if both["problems"]:
+        console.print(f"PoT and EoT differ in structure on {both['differ_in_structure']:.1%} of the {both['problems']} "
+                      "problems that have both")
+    if "subquestions" in stats:
+        sub = stats["subquestions"]
+        asked = f" of {stats['subquestions_asked']} asked" if "subquestions_asked" in stats else ""
+        console.print(f"sub-questions kept: {sub['one_step'] + sub['two_step']}{asked} "
+                      f"({sub['one_step']} one-step, {sub['two_step']} two-step)")

@@ -21,6 +21,11 @@ class Candidate:
     text: str
     path: int = 0               # 0: the teacher's greedy answer; 1.. its sampled paths
     shown_answer: bool = False  # the teacher saw a worked solution (rationalize): copying its answer is not solving
+    # A derived question (a sub-question the teacher wrote): its text, its gold answer and the suffix of
+    # its id after the parent problem's (`~s1`). None: the rationale answers the problem itself.
+    question: str | None = None
+    gold: float | None = None
+    suffix: str = ""
 
 
 class Teacher(Protocol):

@@ -45,6 +45,7 @@ class Step:
     name: str
     expression: str      # with earlier quantities referred to by name
     result: str          # the value the solution states, as written
+    line: int = 0        # the solution line (0-based) the calculation is on
 
 
 @dataclass
@@ -80,7 +81,7 @@ def parse_steps(question: str, solution: str) -> list[Step]:
     used: set[str] = set()
     by_value: dict[str, str] = {}  # canonical result -> the latest step's name
     body = _FINAL.sub("", solution)
-    for line in body.split("\n"):
+    for number, line in enumerate(body.split("\n")):
         marks = list(_ANNOTATION.finditer(line)) or list(_inline_calculations(line))
         for match in marks:
             raw_expression, raw_result = match.group(1), match.group(2)
@@ -90,7 +91,7 @@ def parse_steps(question: str, solution: str) -> list[Step]:
             result = raw_result.strip().replace(",", "")
             name = _unique(_name_for(line, match), used)
             expression = _refer_back(expression, by_value, stated)
-            steps.append(Step(name=name, expression=expression, result=result))
+            steps.append(Step(name=name, expression=expression, result=result, line=number))
             used.add(name)
             by_value[_canonical(result)] = name
     if not steps:

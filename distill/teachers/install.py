@@ -24,8 +24,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+from runtime.bundle import MANIFEST, BundleFile, Manifest, Weights
 from runtime.files import write_text_atomic
-from runtime.models import home
+from runtime.models import bundles_dir, home
+from runtime.thoughts import FORMAT_VERSION, Thought
 
 from .base import TeacherError
 
@@ -128,6 +130,7 @@ def install(name: str, *, log: Callable[[str], None] = print, force: bool = Fals
     model = lookup(name)
     if not force and (record := installed(name)) is not None:
         log(f"{name} is already installed at {record.path}")
+        teacher_bundle(record)
         return record
     target = model_path(name)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -148,7 +151,40 @@ def install(name: str, *, log: Callable[[str], None] = print, force: bool = Fals
                               general_name=metadata["general.name"], architecture=model.architecture,
                               blocks=model.blocks, packages=model.requirements())
     write_text_atomic(_manifest_path(name), json.dumps(asdict(record), indent=1) + "\n")
+    teacher_bundle(record)
     return record
+
+
+def teacher_bundle(record: InstalledTeacher) -> Path:
+    """A runtime bundle named after the teacher (its GGUF linked, not copied), so that
+    `benchmarks run --model NAME` and `runtime solve --model NAME` measure and query the teacher
+    through the same engine as a student. Untrained for the ETD format: the runtime prompts it
+    with the worked examples, the way it prompts the untuned base."""
+    folder = bundles_dir() / record.name
+    weights = f"model-{record.quantization.lower()}.gguf"
+    if (folder / MANIFEST).is_file() and (folder / weights).is_file():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{record.name}-", dir=folder.parent) as scratch:
+        staging = Path(scratch) / record.name
+        staging.mkdir()
+        try:
+            os.link(record.path, staging / weights)
+        except OSError:  # another file system: a link to the file instead
+            (staging / weights).symlink_to(record.path)
+        manifest = Manifest(
+            name=record.name, base=record.title, architecture=f"{record.architecture} ({record.general_name})",
+            thoughts=[t.value for t in (Thought.POT, Thought.EOT, Thought.COT)], format_version=FORMAT_VERSION,
+            weights=[Weights("llama.cpp", record.quantization.lower(), weights, note="local teacher")],
+            files=[BundleFile(weights, record.size, record.sha256)],
+            source={"trained": False, "teacher": record.name, "source_sha256": record.sha256,
+                    "packages": record.packages},
+        )
+        (staging / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(staging, folder)
+    return folder
 
 
 def _download(model: TeacherModel, folder: Path) -> None:

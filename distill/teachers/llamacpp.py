@@ -1,6 +1,9 @@
 """The `llamacpp` teacher: a local GGUF model (any path, or an installed `local:NAME`) decoding
 through the runtime's llama.cpp engine, so a batch of problems shares each forward pass.
 
+With `subquestions`, the teacher instead writes each problem's one- and two-step sub-questions
+(`distill.subquestions`), each with its rationales in one greedy generation.
+
 Per thought, path 0 is greedy and paths 1..K-1 are sampled at `temperature`. The prompt
 (`teacher_prompt`) gives the question alone (*solve*, the papers' way) or the question and its human
 solution (*rationalize*). A batch holds every path of every thought of a few problems: the batch
@@ -27,7 +30,8 @@ class LlamaCppTeacher:
 
     def __init__(self, model_path: str, *, paths: int | dict[Thought, int] = 1, temperature: float = 0.0,
                  modes: str | dict[Thought, str] = "solve", max_tokens: int = 384, seed: int = 0,
-                 threads: int | None = None, n_ctx: int = 2048, batch_size: int = 8, name: str | None = None):
+                 threads: int | None = None, n_ctx: int = 2048, batch_size: int = 8, name: str | None = None,
+                 subquestions: bool = False):
         path = Path(model_path)
         if not path.is_file():
             raise TeacherError(f"no GGUF model at {path}")
@@ -45,6 +49,10 @@ class LlamaCppTeacher:
         self.batch_size = batch_size
         self.problems_per_call = batch_size  # handed to generate_many at once; it batches whole problems
         self.tokens = 0  # generated so far
+        # Where the time goes, summed over calls: the prompt phase (every prompt's tokens, shared prefixes
+        # read once) and the decode phase (one token per live sequence per forward pass).
+        self.timing = {"prompt_tokens": 0, "prompt_seconds": 0.0, "generated": 0, "decode_seconds": 0.0}
+        self.subquestions = subquestions
         self.name = name or f"llamacpp:{path.name}"
 
     @property
@@ -68,6 +76,8 @@ class LlamaCppTeacher:
     def generate_many(self, problems: list[Problem], thoughts: list[Thought]) -> list[list[Candidate]]:
         """Candidates per problem, in problem order. Every path of every thought of a problem goes to
         the engine next to the others, so they share the examples and the question in the prefix tree."""
+        if self.subquestions:
+            return self._subquestions(problems, thoughts)
         jobs = []  # (problem index, thought, path, prompt, temperature)
         for index, problem in enumerate(problems):
             for thought in thoughts:
@@ -81,15 +91,57 @@ class LlamaCppTeacher:
         for start in range(0, len(jobs), step):
             chunk = jobs[start:start + step]
             try:
-                generations += self.engine.decode_together([job[3] for job in chunk], [job[4] for job in chunk],
-                                                           max_tokens=self.max_tokens, stop=list(STOP_SEQUENCES),
-                                                           until=lambda text: finished(text) or is_looping(text))
+                generations += self._account(self.engine.decode_together(
+                    [job[3] for job in chunk], [job[4] for job in chunk], max_tokens=self.max_tokens,
+                    stop=list(STOP_SEQUENCES), until=lambda text: finished(text) or is_looping(text)))
             except EngineError as exc:  # e.g. a prompt longer than the context
                 raise TeacherError(f"llama.cpp refused the prompts: {exc}") from None
         out: list[list[Candidate]] = [[] for _ in problems]
         for (index, thought, path, _, _), generation in zip(jobs, generations):
             shown = self.mode_for(thought, problems[index]) == "rationalize"
             out[index].append(Candidate(thought, clean_output(generation.text), path=path, shown_answer=shown))
+        self.tokens += sum(g.tokens for g in generations)
+        return out
+
+    def _account(self, generations: list) -> list:
+        if generations:
+            first = generations[0].first_token_s or 0.0  # one prompt phase per call
+            self.timing["prompt_tokens"] += sum(g.prompt_tokens for g in generations)
+            self.timing["prompt_seconds"] += first
+            self.timing["generated"] += sum(g.tokens for g in generations)
+            self.timing["decode_seconds"] += max(g.seconds for g in generations) - first
+        return generations
+
+    def throughput(self) -> str:
+        t = self.timing
+        if not t["generated"]:
+            return ""
+        return (f"teacher: {t['generated']} tokens generated at {t['generated'] / max(t['decode_seconds'], 1e-9):.1f} tok/s "
+                f"(decode phase {t['decode_seconds']:.0f} s); prompts {t['prompt_tokens']} tokens at "
+                f"{t['prompt_tokens'] / max(t['prompt_seconds'], 1e-9):.0f} tok/s (prompt phase {t['prompt_seconds']:.0f} s; "
+                "a prefix shared by several sequences is read once, so this exceeds the model's raw rate)")
+
+    def _subquestions(self, problems: list[Problem], thoughts: list[Thought]) -> list[list[Candidate]]:
+        from .. import subquestions
+
+        jobs = [(index, target) for index, problem in enumerate(problems) for target in subquestions.targets(problem)]
+        prompts = [subquestions.prompt(problems[index], target, thoughts) for index, target in jobs]
+        generations = []
+        for start in range(0, len(prompts), self.batch_size):
+            try:
+                generations += self._account(self.engine.decode_together(
+                    prompts[start:start + self.batch_size], [0.0] * len(prompts[start:start + self.batch_size]),
+                    max_tokens=self.max_tokens, stop=["\nQuestion:", "\n\n\n"],
+                    until=lambda text: subquestions.finished(text, thoughts) or is_looping(text)))
+            except EngineError as exc:
+                raise TeacherError(f"llama.cpp refused the prompts: {exc}") from None
+        out: list[list[Candidate]] = [[] for _ in problems]
+        for (index, target), generation in zip(jobs, generations):
+            written, rationales = subquestions.split(generation.text, thoughts)
+            question = subquestions.compose(problems[index].question, written) if written else ""
+            for thought in thoughts:
+                out[index].append(Candidate(thought, clean_output(rationales.get(thought, "")), shown_answer=True,
+                                            question=question, gold=target.value, suffix=target.suffix))
         self.tokens += sum(g.tokens for g in generations)
         return out
 

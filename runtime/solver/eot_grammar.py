@@ -104,7 +104,7 @@ def parse_system(text: str) -> System:
             raise EquationError("too_complex", "the equations are too large")
         for side in (lhs, rhs):
             _check_powers(side, number)
-            for name in _names(side):
+            for name in names_in(side):
                 if name not in names:
                     names.append(name)
         if len(names) > MAX_NAMES:
@@ -301,15 +301,16 @@ def _fraction_text(value: Fraction) -> str:
     return str(value)
 
 
-def _names(node: list):
+def names_in(node: list):
+    """The names a parsed expression uses, in order (with repeats)."""
     if node[0] == "var":
         yield node[1]
     elif node[0] == "call":
         for arg in node[2]:
-            yield from _names(arg)
+            yield from names_in(arg)
     elif node[0] != "num":
         for child in node[1:]:
-            yield from _names(child)
+            yield from names_in(child)
 
 
 def _check_powers(node: list, line: int) -> None:

@@ -132,3 +132,26 @@ def test_prefix_tree_shares_each_common_prefix_once():
     # 1,2 shared by four prompts; 3 by three; 4 by two (prompt 3 repeats prompt 0); then each own tail
     assert [(t, p) for t, p, _ in nodes] == [(1, 0), (2, 1), (3, 2), (4, 3), (5, 3), (7, 2), (8, 0)]
     assert [sorted(s) for _, _, s in nodes] == [[0, 1, 2, 3], [0, 1, 2, 3], [0, 1, 3], [0, 3], [1], [2], [4]]
+
+
+def test_an_installed_teacher_is_a_bundle_the_benchmarks_and_runtime_load(tmp_path, monkeypatch):
+    from benchmarks.targets import parse_targets
+    from runtime.files import sha256_file
+    from runtime.student import Student
+
+    monkeypatch.setenv("ETD_HOME", str(tmp_path))
+    gguf = smollm2_gguf_path()
+    record = teachers.InstalledTeacher(
+        name="tiny-teacher", path=str(gguf), size=gguf.stat().st_size, sha256=sha256_file(gguf), title="Tiny",
+        licence="Apache-2.0", quantization="Q4_1", general_name="x", architecture="llama", blocks=30, packages=[])
+    folder = teachers.teacher_bundle(record)
+    assert folder == tmp_path / "bundles" / "tiny-teacher"
+    assert (folder / "model-q4_1.gguf").stat().st_ino == gguf.stat().st_ino or (folder / "model-q4_1.gguf").is_symlink()
+    [target] = parse_targets("tiny-teacher")
+    assert (target.engine, target.quantization, target.label) == ("llama.cpp", "q4_1", "tiny-teacher-q4_1")
+    student = Student.open("tiny-teacher", threads=1)
+    try:
+        assert student.few_shot  # an untrained model gets the worked examples
+    finally:
+        student.close()
+    assert teachers.teacher_bundle(record) == folder  # idempotent

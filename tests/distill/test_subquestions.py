@@ -1,0 +1,188 @@
+"""Sub-questions (one- and two-step questions from a worked solution's intermediate values), what the
+builder keeps of them, and the dataset statistics that say whether the data is diverse."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from distill import subquestions
+from distill.build import build
+from distill.dataset_stats import dataset_stats, differ_in_structure, has_unknown, steps
+from distill.problems import Problem
+from distill.records import read_records
+from distill.teachers.base import Candidate
+from runtime.solver import answers_match, execute
+from runtime.thoughts import PROMPTS, Thought
+
+THOUGHTS = [Thought.POT, Thought.EOT]
+
+# A three-step GSM8K-style problem: 5*4 = 20 (one step), 20+7 = 27 (two steps), 27*2 = 54 (the answer).
+PROBLEM = Problem(
+    id="toy-0", source="toy/train",
+    question="Ann buys 5 packs of 4 cards and gets 7 more cards from a friend. Her brother has twice as many "
+             "cards as Ann. How many cards does her brother have?",
+    answer=54.0,
+    solution="Ann buys 5*4 = <<5*4=20>>20 cards.\nWith her friend's she has 20+7 = <<20+7=27>>27 cards.\n"
+             "Her brother has 27*2 = <<27*2=54>>54 cards.\n#### 54",
+)
+
+
+def test_targets_are_the_first_one_step_and_two_step_values_never_the_answer():
+    targets = subquestions.targets(PROBLEM)
+    assert [(t.suffix, t.depth, t.value) for t in targets] == [("~s1", 1, 20.0), ("~s2", 2, 27.0)]
+    assert targets[0].solution == "Ann buys 5*4 = 20 cards."
+    assert targets[1].solution.endswith("she has 20+7 = 27 cards.")
+    two_steps = Problem(id="t", source="toy/train", question="Tom has 3 bags of 6 apples. He eats 2. How many are left?",
+                        answer=16.0, solution="3*6 = <<3*6=18>>18\n18-2 = <<18-2=16>>16\n#### 16")
+    assert [t.value for t in subquestions.targets(two_steps)] == [18.0]  # its two-step value is the answer
+    assert subquestions.targets(Problem(id="n", source="x", question="q?", answer=1.0)) == []  # no solution
+
+
+def test_the_worked_examples_verify_and_pass_the_question_checks():
+    for parent, _, value, asked, rationales in subquestions.EXAMPLES:
+        sub = subquestions.compose(parent, asked)
+        assert sub.startswith(subquestions.statement(parent)) and sub.endswith(asked)
+        for thought, text in rationales.items():
+            result = execute(thought, text)
+            assert result.ok and answers_match(result.answer, value), (sub, thought)
+        assert subquestions.check_question(parent, sub, value) is None
+
+
+def test_question_checks_refuse_new_numbers_a_stated_answer_and_non_questions():
+    parent = PROBLEM.question
+    assert subquestions.check_question(parent, "Ann buys 5 packs of 4 cards. How many cards does she buy?", 20) is None
+    assert subquestions.check_question(parent, "Ann buys 6 packs of 4 cards. How many cards?", 24) == "new numbers"
+    assert subquestions.check_question(parent, "Ann has 20 cards. How many cards does she have?", 20) == "answer given"
+    assert subquestions.check_question(parent, "Ann buys 5 packs of 4 cards.", 20) == "not a question"
+
+
+def test_a_subquestion_is_the_parents_statement_and_the_written_question():
+    assert subquestions.statement("How many, if Ann has 3? She has 4.") == ""
+    assert subquestions.statement("Ann has 3. Bob has 4! How many in all? Say it.") == "Ann has 3. Bob has 4!"
+    assert subquestions.compose("Ann has 3. Bob has 4. How many in all?", " How many does Bob have?") == \
+        "Ann has 3. Bob has 4. How many does Bob have?"
+
+
+def test_one_generation_splits_into_the_question_and_each_thought():
+    text = (" Ann buys 5 packs of 4 cards. How many cards does she buy?\n"
+            f"{PROMPTS[Thought.POT]}\n\ncards = 5 * 4\nans = cards\n"
+            f"{PROMPTS[Thought.EOT]}\n\n% Assume she buys x cards:\nx / 4 = 5\nans = x\n")
+    question, parts = subquestions.split(text, THOUGHTS)
+    assert question == "Ann buys 5 packs of 4 cards. How many cards does she buy?"
+    assert parts == {Thought.POT: "cards = 5 * 4\nans = cards", Thought.EOT: "% Assume she buys x cards:\nx / 4 = 5\nans = x"}
+    assert subquestions.finished(text, THOUGHTS)
+    assert not subquestions.finished(text.split(PROMPTS[Thought.EOT])[0], THOUGHTS)  # stopped after the program
+    assert subquestions.split("How many?", THOUGHTS)[1] == {Thought.POT: "", Thought.EOT: ""}
+
+
+def test_the_prompt_ends_with_the_problem_and_asks_for_the_value():
+    target = subquestions.targets(PROBLEM)[1]
+    prompt = subquestions.prompt(PROBLEM, target, THOUGHTS)
+    statement = "Ann buys 5 packs of 4 cards and gets 7 more cards from a friend. Her brother has twice as many cards as Ann."
+    assert subquestions.statement(PROBLEM.question) == statement
+    assert prompt.endswith(f"Solution: {target.solution}\nNew question whose answer is 27: {statement}")
+    assert prompt.count(PROMPTS[Thought.POT]) == len(subquestions.EXAMPLES)
+    assert PROMPTS[Thought.COT] not in prompt  # only the requested thoughts
+
+
+class SubTeacher:
+    """Writes fixed sub-questions: s1 with both thoughts right, s2 with a wrong EoT, s3 leaking a test question."""
+    name = "fake-sub"
+    concurrency = 1
+
+    def generate(self, problem, thoughts):
+        good = "Ann buys 5 packs of 4 cards. How many cards does she buy?"
+        two = "Ann buys 5 packs of 4 cards and gets 7 more. How many cards does she have?"
+        return [
+            Candidate(Thought.POT, "packs = 5\ncards = packs * 4\nans = cards", question=good, gold=20.0, suffix="~s1", shown_answer=True),
+            Candidate(Thought.EOT, "% Assume x cards:\nx / 4 = 5\nans = x", question=good, gold=20.0, suffix="~s1", shown_answer=True),
+            Candidate(Thought.POT, "cards = 5 * 4 + 7\nans = cards", question=two, gold=27.0, suffix="~s2", shown_answer=True),
+            Candidate(Thought.EOT, "x = 5 * 4\nans = x", question=two, gold=27.0, suffix="~s2", shown_answer=True),
+            Candidate(Thought.POT, "ans = 5 * 4", question="LEAK How many cards?", gold=20.0, suffix="~s3", shown_answer=True),
+            Candidate(Thought.EOT, "ans = 5 * 4", question="LEAK How many cards?", gold=20.0, suffix="~s3", shown_answer=True),
+        ]
+
+
+def test_a_subquestion_is_kept_only_with_every_thought_verified_and_no_test_overlap(tmp_path):
+    out = tmp_path / "sub.jsonl"
+    stats = build([PROBLEM], SubTeacher(), THOUGHTS, out,
+                  refuse_question=lambda q: "test overlap" if q.startswith("LEAK") else None)
+    records = list(read_records(out))
+    assert sorted((r.id, r.parent, r.source, r.gold) for r in records) == [
+        ("toy-0~s1:eot:0", "toy-0", "toy/train+sub", 20.0), ("toy-0~s1:pot:0", "toy-0", "toy/train+sub", 20.0)]
+    assert stats.subquestion_targets == 3 and stats.subquestions_kept == 1
+    assert stats.by_thought["pot"].failures["other thought failed"] == 1  # s2's right program, dropped
+    assert stats.by_thought["eot"].failures["wrong answer"] == 1
+    assert stats.by_thought["pot"].failures["test overlap"] == 1
+    again = build([PROBLEM], SubTeacher(), THOUGHTS, out)  # resumed: nothing redone, nothing lost
+    assert again.resumed == 1 and len(list(read_records(out))) == 2
+
+
+def test_an_unknown_is_a_name_no_assignment_gives():
+    assert has_unknown("% Assume x\nx + spent = 23\nspent = 5 * 3\nans = x")   # a relation, in any order
+    assert has_unknown("x - 15 = 27\nans = x")
+    assert not has_unknown("% Assume x\ntotal = 48 + 24\nx = total\nans = x")  # assignments only
+    assert not has_unknown("b = a + 1\na = 2\nans = b")                         # out of order, still assignments
+    assert not has_unknown("this is not a system")
+
+
+def test_structure_differs_only_beyond_names_numbers_inlined_and_equals_signs():
+    pot = "april = 48\nmay = april / 2\ntotal = april + may\nans = total"
+    assert not differ_in_structure(pot, "% Assume x\nmay = 48 / 2\nx = 48 + may\nans = x")
+    assert differ_in_structure(pot, "% Assume x\nmay = 48 / 2\nx - may = 48\nans = x")    # an unknown
+    assert differ_in_structure(pot, "% Assume x\nx = 48 * 3 / 2\nans = x")                # other operations
+    assert steps("pot", pot) == 2 and steps("eot", "% Assume x\nx - 15 = 27\nans = x") == 1
+    assert steps("cot", "A two-step plan.\nShe has 23 - 15 = 8 left.\nThe answer is 8.") == 1
+
+
+def test_stats_report_coverage_paths_unknowns_structure_and_steps(tmp_path):
+    from distill.records import Record
+
+    def record(pid, thought, rationale, path=0):
+        return Record(id=f"{pid}:{thought}:{path}", source="toy/train", question="q?", thought=thought,
+                      rationale=rationale, answer=1.0, gold=1.0, teacher="t", path=path)
+
+    records = [record("a", "pot", "x = 1 + 0\nans = x"), record("a", "pot", "y = 2 - 1\nans = y", 1),
+               record("a", "eot", "x + 1 = 2\nans = x"), record("b", "pot", "x = 1 * 1\nans = x"),
+               record("b", "eot", "x = 1 * 1\nans = x")]
+    stats = dataset_stats(records)
+    assert stats["thoughts"]["pot"]["problems"] == 2 and stats["thoughts"]["pot"]["paths_per_problem"] == 1.5
+    assert stats["thoughts"]["eot"]["with_unknown"] == 0.5
+    assert stats["pot_and_eot"] == {"problems": 2, "differ_in_structure": 0.5}
+    assert stats["thoughts"]["pot"]["steps"]["1"] == 3
+    out = tmp_path / "d.jsonl"
+    out.write_text("".join(r.to_json() + "\n" for r in records))
+    shown = subprocess.run([sys.executable, "-m", "distill.cli", "data", "stats", str(out), "--json"],
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["diversity"]["pot_and_eot"]["differ_in_structure"] == 0.5
+    table = subprocess.run([sys.executable, "-m", "distill.cli", "data", "stats", str(out)],
+                           capture_output=True, text=True, timeout=120)
+    assert table.returncode == 0 and "with an unknown" in table.stdout and "differ in structure" in table.stdout
+
+
+@pytest.mark.parametrize("teacher", ["gold", "openai"])
+def test_subquestions_need_a_local_teacher(tmp_path, teacher):
+    result = subprocess.run([sys.executable, "-m", "distill.cli", "data", "build", "--dataset", "gsm8k", "--teacher",
+                             teacher, "--subquestions", "--limit", "1", "--out", str(tmp_path / "o.jsonl")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "needs a local teacher" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_local_teacher_writes_each_target_once_with_every_thought(tmp_path):
+    from distill.teachers.llamacpp import LlamaCppTeacher
+    from runtime.base_model import smollm2_gguf_path
+
+    teacher = LlamaCppTeacher(str(smollm2_gguf_path()), max_tokens=40, threads=2, batch_size=4, subquestions=True)
+    try:
+        [candidates] = teacher.generate_many([PROBLEM], THOUGHTS)
+        assert [(c.suffix, c.thought, c.gold) for c in candidates] == [
+            ("~s1", Thought.POT, 20.0), ("~s1", Thought.EOT, 20.0), ("~s2", Thought.POT, 27.0), ("~s2", Thought.EOT, 27.0)]
+        assert all(c.shown_answer and isinstance(c.question, str) for c in candidates)
+        stats = build([PROBLEM], teacher, THOUGHTS, tmp_path / "sub.jsonl")
+        assert stats.subquestion_targets == 2 and teacher.timing["generated"] > 0
+        assert all(r.parent == "toy-0" for r in read_records(tmp_path / "sub.jsonl"))
+    finally:
+        teacher.close()
