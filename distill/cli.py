@@ -383,11 +383,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
     diversity = dataset_stats(read_records(args.file))
     if funnel and funnel.problems:
         diversity["attempted"] = funnel.problems
-        diversity["covered"] = round(len({pid.split("~")[0] for pid in diversity.pop("ids")}) / funnel.problems, 4)
+        diversity["covered"] = round(diversity["parents"] / funnel.problems, 4)
         diversity["teacher_hours"] = round(funnel.teacher_seconds / 3600, 3)
         if funnel.subquestion_targets:
             diversity["subquestions_asked"] = funnel.subquestion_targets
-    diversity.pop("ids", None)
     if args.json:
         out = {"counts": {k: dict(v) if hasattr(v, "items") else v for k, v in counts.items()}, "diversity": diversity}
         if funnel:

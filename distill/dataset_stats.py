@@ -79,7 +79,8 @@ def dataset_stats(records: Iterable[Record]) -> dict:
     by_problem: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
         by_problem[record.problem_id][record.thought].append(record)
-    out: dict = {"problems": len(by_problem), "ids": sorted(by_problem), "thoughts": {}}
+    # Problems a dataset covers: a sub-question (`ID~s1`) counts for its parent problem.
+    out: dict = {"problems": len(by_problem), "parents": len({pid.split("~")[0] for pid in by_problem}), "thoughts": {}}
     thoughts = sorted({t for per in by_problem.values() for t in per})
     for thought in thoughts:
         covered = [per[thought] for per in by_problem.values() if per.get(thought)]

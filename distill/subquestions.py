@@ -127,8 +127,8 @@ def compose(parent: str, written: str) -> str:
 
 
 def _sections(question: str, rationales: dict[Thought, str], thoughts: list[Thought]) -> str:
-    return "".join(format_example(question, t, rationales[t]).prompt.partition("\n")[2]
-                   + format_example(question, t, rationales[t]).target for t in thoughts)
+    examples = [format_example(question, t, rationales[t]) for t in thoughts]
+    return "".join(e.prompt.partition("\n")[2] + e.target for e in examples)
 
 
 def prompt(problem: Problem, target: Target, thoughts: list[Thought]) -> str:

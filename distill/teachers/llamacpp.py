@@ -128,9 +128,10 @@ class LlamaCppTeacher:
         prompts = [subquestions.prompt(problems[index], target, thoughts) for index, target in jobs]
         generations = []
         for start in range(0, len(prompts), self.batch_size):
+            chunk = prompts[start:start + self.batch_size]
             try:
                 generations += self._account(self.engine.decode_together(
-                    prompts[start:start + self.batch_size], [0.0] * len(prompts[start:start + self.batch_size]),
+                    chunk, [0.0] * len(chunk),
                     max_tokens=self.max_tokens, stop=["\nQuestion:", "\n\n\n"],
                     until=lambda text: subquestions.finished(text, thoughts) or is_looping(text)))
             except EngineError as exc:
