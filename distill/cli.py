@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "values), each with a rationale per thought; kept only when every thought executes to "
                               "that value and the question shares no word 8-gram with any test set")
     teacher.add_argument("--batch", type=int, default=8, metavar="N",
-                         help="local teachers: sequences decoded together (default 8)")
+                         help="local teachers: sequences decoded at once; a finished one's slot goes to the next prompt (default 8)")
     teacher.add_argument("--temperature", type=float, default=0.0,
                          help="sampling temperature (default 0; sampled paths then use 0.7)")
     teacher.add_argument("--max-tokens", type=int, default=384, help="longest rationale (default 384 tokens)")

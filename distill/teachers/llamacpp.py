@@ -6,9 +6,10 @@ With `subquestions`, the teacher instead writes each problem's one- and two-step
 
 Per thought, path 0 is greedy and paths 1..K-1 are sampled at `temperature`. The prompt
 (`teacher_prompt`) gives the question alone (*solve*, the papers' way) or the question and its human
-solution (*rationalize*). A batch holds every path of every thought of a few problems: the batch
-decoder reads the examples once and each question once (a prefix tree), and steps every sequence in
-one forward pass. Generation ends at the rationale's answer line.
+solution (*rationalize*). One engine call takes every path of every thought of `problems_per_call`
+problems: the batch decoder reads the examples once and each question once (a prefix tree), steps
+`batch_size` sequences in one forward pass, and gives a finished sequence's slot to the next prompt
+(continuous batching). Generation ends at the rationale's answer line.
 """
 
 from __future__ import annotations
@@ -47,11 +48,12 @@ class LlamaCppTeacher:
                 raise TeacherError(f"unknown teacher mode {mode!r} (choose from {', '.join(MODES)})")
         self.temperature, self.max_tokens = temperature, max_tokens
         self.batch_size = batch_size
-        self.problems_per_call = batch_size  # handed to generate_many at once; it batches whole problems
+        # Problems handed to generate_many at once: enough that slots stay full; progress is saved per call.
+        self.problems_per_call = 2 * batch_size
         self.tokens = 0  # generated so far
-        # Where the time goes, summed over calls: the prompt phase (every prompt's tokens, shared prefixes
-        # read once) and the decode phase (one token per live sequence per forward pass).
-        self.timing = {"prompt_tokens": 0, "prompt_seconds": 0.0, "generated": 0, "decode_seconds": 0.0}
+        # Summed over calls: tokens read (shared prefixes once per call, counted per sequence here),
+        # tokens generated, and the calls' wall time (reading and decoding interleave).
+        self.timing = {"prompt_tokens": 0, "generated": 0, "seconds": 0.0}
         self.subquestions = subquestions
         self.name = name or f"llamacpp:{path.name}"
 
@@ -84,18 +86,14 @@ class LlamaCppTeacher:
                 prompt = self.prompt(problem, thought, thoughts)
                 for path in range(self.paths_for(thought)):
                     jobs.append((index, thought, path, prompt, 0.0 if path == 0 else self.temperature or DEFAULT_TEMPERATURE))
-        # A batch holds whole problems, so no problem's question is read twice.
-        per_problem = max(1, len(jobs) // max(1, len(problems)))
-        step = max(1, self.batch_size // per_problem) * per_problem
-        generations = []
-        for start in range(0, len(jobs), step):
-            chunk = jobs[start:start + step]
-            try:
-                generations += self._account(self.engine.decode_together(
-                    [job[3] for job in chunk], [job[4] for job in chunk], max_tokens=self.max_tokens,
-                    stop=list(STOP_SEQUENCES), until=lambda text: finished(text) or is_looping(text)))
-            except EngineError as exc:  # e.g. a prompt longer than the context
-                raise TeacherError(f"llama.cpp refused the prompts: {exc}") from None
+        # One call for all: the engine keeps `batch_size` sequences decoding, a question's thoughts and
+        # paths entering together (its question read once), a finished slot refilled at once.
+        try:
+            generations = self._account(self.engine.decode_together(
+                [job[3] for job in jobs], [job[4] for job in jobs], max_tokens=self.max_tokens,
+                stop=list(STOP_SEQUENCES), until=lambda text: finished(text) or is_looping(text)))
+        except EngineError as exc:  # e.g. a prompt longer than the context
+            raise TeacherError(f"llama.cpp refused the prompts: {exc}") from None
         out: list[list[Candidate]] = [[] for _ in problems]
         for (index, thought, path, _, _), generation in zip(jobs, generations):
             shown = self.mode_for(thought, problems[index]) == "rationalize"
@@ -105,37 +103,31 @@ class LlamaCppTeacher:
 
     def _account(self, generations: list) -> list:
         if generations:
-            first = generations[0].first_token_s or 0.0  # one prompt phase per call
             self.timing["prompt_tokens"] += sum(g.prompt_tokens for g in generations)
-            self.timing["prompt_seconds"] += first
             self.timing["generated"] += sum(g.tokens for g in generations)
-            self.timing["decode_seconds"] += max(g.seconds for g in generations) - first
+            self.timing["seconds"] += max(g.seconds for g in generations)
         return generations
 
     def throughput(self) -> str:
         t = self.timing
         if not t["generated"]:
             return ""
-        return (f"teacher: {t['generated']} tokens generated at {t['generated'] / max(t['decode_seconds'], 1e-9):.1f} tok/s "
-                f"(decode phase {t['decode_seconds']:.0f} s); prompts {t['prompt_tokens']} tokens at "
-                f"{t['prompt_tokens'] / max(t['prompt_seconds'], 1e-9):.0f} tok/s (prompt phase {t['prompt_seconds']:.0f} s; "
-                "a prefix shared by several sequences is read once, so this exceeds the model's raw rate)")
+        return (f"teacher: {t['generated']} tokens generated and {t['prompt_tokens']} prompt tokens in "
+                f"{t['seconds']:.0f} s: {t['generated'] / max(t['seconds'], 1e-9):.1f} generated tok/s with "
+                f"{self.batch_size} sequences decoding at once (prompts are read in the same forward passes; a "
+                "prefix shared by several sequences is read once)")
 
     def _subquestions(self, problems: list[Problem], thoughts: list[Thought]) -> list[list[Candidate]]:
         from .. import subquestions
 
         jobs = [(index, target) for index, problem in enumerate(problems) for target in subquestions.targets(problem)]
         prompts = [subquestions.prompt(problems[index], target, thoughts) for index, target in jobs]
-        generations = []
-        for start in range(0, len(prompts), self.batch_size):
-            chunk = prompts[start:start + self.batch_size]
-            try:
-                generations += self._account(self.engine.decode_together(
-                    chunk, [0.0] * len(chunk),
-                    max_tokens=self.max_tokens, stop=["\nQuestion:", "\n\n\n"],
-                    until=lambda text: subquestions.finished(text, thoughts) or is_looping(text)))
-            except EngineError as exc:
-                raise TeacherError(f"llama.cpp refused the prompts: {exc}") from None
+        try:
+            generations = self._account(self.engine.decode_together(
+                prompts, [0.0] * len(prompts), max_tokens=self.max_tokens, stop=["\nQuestion:", "\n\n\n"],
+                until=lambda text: subquestions.finished(text, thoughts) or is_looping(text)))
+        except EngineError as exc:
+            raise TeacherError(f"llama.cpp refused the prompts: {exc}") from None
         out: list[list[Candidate]] = [[] for _ in problems]
         for (index, target), generation in zip(jobs, generations):
             written, rationales = subquestions.split(generation.text, thoughts)

@@ -109,16 +109,12 @@ class LlamaCppEngine:
 
     def decode_together(self, prompts: list[str], temperatures: list[float], *, max_tokens: int, stop: list[str],
                         until: Until | None = None) -> list[Generation]:
-        """One generation per prompt, each at its own temperature, `batch_size` prompts per forward
-        pass in the order given (keep prompts that share a prefix together): e.g. a teacher's greedy
-        and sampled paths for several problems and thoughts."""
-        results = []
-        for start in range(0, len(prompts), self.batch_size):
-            chunk = [self._tokenize(p, max_tokens) for p in prompts[start:start + self.batch_size]]
-            results.extend(generate_batch(self.llm, chunk, max_tokens=max_tokens, stop=stop, threads=self.threads,
-                                          until=until, temperature=temperatures[start:start + self.batch_size],
-                                          seed=self.seed + start))
-        return results
+        """One generation per prompt, each at its own temperature, at most `batch_size` decoding at
+        once: a finished sequence's slot goes to the next prompt in the order given (keep prompts that
+        share a prefix together), e.g. a teacher's greedy and sampled paths for many problems."""
+        tokens = [self._tokenize(p, max_tokens) for p in prompts]
+        return generate_batch(self.llm, tokens, max_tokens=max_tokens, stop=stop, threads=self.threads, until=until,
+                              temperature=list(temperatures), seed=self.seed, slots=self.batch_size)
 
     def _tokenize(self, prompt: str, max_tokens: int) -> list[int]:
         """The prompt's tokens as `create_completion` feeds them (BOS where the model asks for one),

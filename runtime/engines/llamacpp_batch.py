@@ -5,7 +5,8 @@ is bound by reading the weights, so stepping several sequences together costs li
 The prompts form a prefix tree (`prefix_tree`): each shared token (the few-shot examples, the
 question the thoughts share, the whole prompt of sampled paths) is evaluated once, its KV cell
 tagged with every sequence through it (a unified KV cache); then one token per unfinished sequence
-per step.
+per step. With fewer slots than prompts, a finished sequence's cells are freed and the next prompts
+enter in the same step (continuous batching), the examples shared into them from a held copy.
 
 Each call makes its own small llama.cpp context on the loaded model, sized for that call, and frees it:
 the engine's long-lived context stays as it was, and memory is only held while decoding.
@@ -26,15 +27,25 @@ import numpy as np
 from .base import EngineError, Generation, Until, common_prefix_length, cut_at_stop, ends_line
 
 BATCH_TOKENS = 512  # tokens per llama_decode call while reading prompts
+# Flash attention on: llama.cpp's CPU kernel skips masked KV cells, so a sequence attends only to its own
+# cells of the unified cache. Measured on the 1.5B teacher, 32 sequences, 24 decoded tokens each (AMD EPYC
+# Zen 4, 2 cores, no AMX): 50.1 tok/s on, 37.3 off, 40.9 llama.cpp's "auto".
+FLASH_ATTENTION = 1
 
 
 def generate_batch(llm, prompts: list[list[int]], *, max_tokens: int, stop: list[str], threads: int,
                    on_text: Callable[[int, str], None] | None = None, until: Until | None = None,
-                   temperature: float | list[float] = 0.0, top_k: int = 40, seed: int = 0) -> list[Generation]:
+                   temperature: float | list[float] = 0.0, top_k: int = 40, seed: int = 0,
+                   slots: int | None = None) -> list[Generation]:
     """One generation per tokenized prompt (greedy at temperature 0, else sampled; a list of
     temperatures gives each prompt its own, so a greedy answer and sampled paths share the forward
     passes); text is cut at the first stop string, like llama-cpp-python's
-    `create_completion(stop=...)`, and ends where `until` accepts it."""
+    `create_completion(stop=...)`, and ends where `until` accepts it.
+
+    At most `slots` sequences are live at once (default: all): when one ends, the next prompts take
+    its slot in the same forward pass as the others' next tokens (continuous batching), so a long
+    straggler does not leave the batch nearly empty. Prompts enter in order, consecutive prompts that
+    share more than the prefix common to all (one question's thoughts and paths) together."""
     import llama_cpp
 
     rng = np.random.default_rng(seed)
@@ -54,86 +65,119 @@ def generate_batch(llm, prompts: list[list[int]], *, max_tokens: int, stop: list
         return []
     if any(not p for p in prompts):
         raise EngineError("an empty prompt cannot be decoded")
-    nodes = prefix_tree(prompts)
-    needed = len(nodes) + count + count * max_tokens
+    slots = max(1, min(count, slots or count))
+    # Every prompt's tokens but its last begin with `shared` tokens (the few-shot examples): read once,
+    # held by an extra sequence (`holder`) and shared into each slot as its prompt enters.
+    shared = common_prefix_length([p[:-1] for p in prompts])
+    groups = admission_groups(prompts, shared, slots)
+    holder = slots
+    widest = max(len(p) - shared for p in prompts) + max_tokens
     params = llama_cpp.llama_context_default_params()
-    params.n_ctx = -(-needed // 256) * 256
+    params.n_ctx = -(-(shared + slots * widest + slots) // 256) * 256
     params.n_batch = params.n_ubatch = BATCH_TOKENS
-    params.n_seq_max = count
+    params.n_seq_max = slots + 1
     params.n_threads = params.n_threads_batch = threads
     params.kv_unified = True   # a shared prefix cell can belong to every sequence
+    params.flash_attn_type = FLASH_ATTENTION
     params.no_perf = True
     ctx = llama_cpp.llama_init_from_model(llm.model, params)
     if not ctx:
-        raise EngineError(f"llama.cpp could not make a context of {params.n_ctx} tokens for {count} sequences")
-    batch = llama_cpp.llama_batch_init(BATCH_TOKENS, 0, count)
+        raise EngineError(f"llama.cpp could not make a context of {params.n_ctx} tokens for {slots} sequences")
+    batch = llama_cpp.llama_batch_init(BATCH_TOKENS, 0, slots + 1)
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
     n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
+    memory = llama_cpp.llama_get_memory(ctx)
     try:
-        def decode(entries: list[tuple[int, int, list[int], bool]]) -> list[int]:
-            """entries: (token, position, sequence ids, wants logits); returns the next token (argmax
-            or sampled) of each entry that wanted logits, in order."""
-            batch.n_tokens = len(entries)
-            for i, (token, pos, seqs, logits) in enumerate(entries):
-                batch.token[i] = token
-                batch.pos[i] = pos
-                batch.n_seq_id[i] = len(seqs)
-                for k, seq in enumerate(seqs):
-                    batch.seq_id[i][k] = seq
-                batch.logits[i] = logits
-            status = llama_cpp.llama_decode(ctx, batch)
-            if status != 0:
-                raise EngineError(f"llama.cpp could not decode the batch (status {status})")
-            picks = []
-            for i, (_, _, seqs, logits) in enumerate(entries):
-                if logits:
-                    row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, i), shape=(n_vocab,))
-                    picks.append(pick(row, temperatures[seqs[0]]))
+        def decode(entries: list[tuple[int, int, list[int], int]]) -> dict[int, int]:
+            """entries: (token, position, slot ids, prompt index wanting its next token or -1), in
+            causal order; returns the next token (argmax or sampled) per prompt index that asked."""
+            picks: dict[int, int] = {}
+            for start in range(0, len(entries), BATCH_TOKENS):
+                chunk = entries[start:start + BATCH_TOKENS]
+                batch.n_tokens = len(chunk)
+                for i, (token, pos, seqs, wants) in enumerate(chunk):
+                    batch.token[i] = token
+                    batch.pos[i] = pos
+                    batch.n_seq_id[i] = len(seqs)
+                    for k, seq in enumerate(seqs):
+                        batch.seq_id[i][k] = seq
+                    batch.logits[i] = wants >= 0
+                status = llama_cpp.llama_decode(ctx, batch)
+                if status != 0:
+                    raise EngineError(f"llama.cpp could not decode the batch (status {status})")
+                for i, (_, _, _, wants) in enumerate(chunk):
+                    if wants >= 0:
+                        row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(ctx, i), shape=(n_vocab,))
+                        picks[wants] = pick(row, temperatures[wants])
             return picks
 
         started = time.perf_counter()
-        everyone = list(range(count))
-        # Every shared token once, tagged with all the sequences whose prompts pass through it; then
-        # each prompt's last token, whose logits start that sequence.
-        entries = [(token, pos, seqs, False) for token, pos, seqs in nodes]
-        entries += [(prompts[s][-1], len(prompts[s]) - 1, [s], True) for s in everyone]
-        nexts: dict[int, int] = {}
-        for start in range(0, len(entries), BATCH_TOKENS):
-            chunk = entries[start:start + BATCH_TOKENS]
-            picks = decode(chunk)
-            nexts.update(zip([seqs[0] for _, _, seqs, wants in chunk if wants], picks))
-
-        generated: list[list[int]] = [[] for _ in everyone]
+        decode([(token, pos, [holder], -1) for pos, token in enumerate(prompts[0][:shared])])
+        generated: list[list[int]] = [[] for _ in range(count)]
         texts = [""] * count
         seconds = [0.0] * count
-        first = time.perf_counter() - started
-        active = list(everyone)
-        while active:
-            still = []
-            for s in active:
-                token = nexts[s]
-                if llama_cpp.llama_vocab_is_eog(vocab, token):
+        first: float | None = None
+        free = list(range(slots - 1, -1, -1))
+        slot_of: dict[int, int] = {}
+        nexts: dict[int, int] = {}   # live prompt -> its sampled token, not yet decoded
+        waiting = list(reversed(groups))
+        while waiting or nexts:
+            entries = []
+            # The live sequences' next tokens, then the prompts entering this step.
+            for s, token in nexts.items():
+                entries.append((token, len(prompts[s]) + len(generated[s]) - 1, [slot_of[s]], s))
+            entering = []
+            while waiting and len(waiting[-1]) <= len(free):
+                group = waiting.pop()
+                for s in group:
+                    slot_of[s] = free.pop()
+                    if shared:
+                        llama_cpp.llama_memory_seq_cp(memory, holder, slot_of[s], 0, shared)
+                entering.append(group)
+            for group in entering:
+                for token, pos, members in prefix_tree([prompts[s][shared:] for s in group]):
+                    entries.append((token, shared + pos, [slot_of[group[m]] for m in members], -1))
+                entries += [(prompts[s][-1], len(prompts[s]) - 1, [slot_of[s]], s) for s in group]
+            picks = decode(entries)
+            if first is None:
+                first = time.perf_counter() - started
+            nexts = {}
+            for s, token in picks.items():
+                done = llama_cpp.llama_vocab_is_eog(vocab, token)
+                if not done:
+                    generated[s].append(token)
+                    text = llm.detokenize(generated[s]).decode("utf-8", errors="ignore")
+                    cut = cut_at_stop(text, stop)
+                    ended = until is not None and ends_line(texts[s], cut) and until(cut)
+                    texts[s] = cut
+                    if on_text:
+                        on_text(s, cut)
+                    done = cut != text or ended or len(generated[s]) >= max_tokens
+                if done:
                     seconds[s] = time.perf_counter() - started
-                    continue
-                generated[s].append(token)
-                text = llm.detokenize(generated[s]).decode("utf-8", errors="ignore")
-                cut = cut_at_stop(text, stop)
-                ended = until is not None and ends_line(texts[s], cut) and until(cut)
-                texts[s] = cut
-                if on_text:
-                    on_text(s, cut)
-                if cut != text or ended or len(generated[s]) >= max_tokens:
-                    seconds[s] = time.perf_counter() - started
-                    continue
-                still.append(s)
-            active = still
-            if active:
-                picks = decode([(nexts[s], len(prompts[s]) + len(generated[s]) - 1, [s], True) for s in active])
-                nexts = dict(zip(active, picks))
+                    slot = slot_of.pop(s)
+                    llama_cpp.llama_memory_seq_rm(memory, slot, -1, -1)
+                    free.append(slot)
+                else:
+                    nexts[s] = token
     finally:
         llama_cpp.llama_batch_free(batch)
         llama_cpp.llama_free(ctx)
-    return [Generation(texts[s], len(prompts[s]), len(generated[s]), seconds[s], first) for s in everyone]
+    return [Generation(texts[s], len(prompts[s]), len(generated[s]), seconds[s], first) for s in range(count)]
+
+
+def admission_groups(prompts: list[list[int]], shared: int, slots: int) -> list[list[int]]:
+    """Prompt indexes in order, in runs that enter the batch together: consecutive prompts sharing
+    more than the `shared` tokens common to all (one question's thoughts and paths), at most `slots`
+    a run, so their common part is read once."""
+    groups: list[list[int]] = []
+    for s, prompt in enumerate(prompts):
+        if groups and len(groups[-1]) < slots and \
+                common_prefix_length([prompt[:-1], prompts[groups[-1][-1]][:-1]]) > shared:
+            groups[-1].append(s)
+        else:
+            groups.append([s])
+    return groups
 
 
 def prefix_tree(prompts: list[list[int]]) -> list[tuple[int, int, list[int]]]:

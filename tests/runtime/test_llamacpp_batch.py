@@ -98,3 +98,31 @@ def test_prompts_sharing_prefixes_at_several_depths_decode_as_if_alone(student, 
     together = engine.decode_together(prompts, [0.0] * len(prompts), max_tokens=96, stop=list(STOP_SEQUENCES))
     assert [g.text for g in together] == [g.text for g in alone]
     assert together[0].text == together[2].text
+
+
+def test_finished_slots_are_refilled_and_decode_as_if_alone(student, engine):
+    """Continuous batching: more prompts than slots, of different lengths, so slots free up at
+    different steps and later prompts (a question's thoughts as a group) enter while others are
+    mid-generation; every text is as decoded alone."""
+    _, problems = student
+    few_shot = "Solve the problems.\n\n"   # a prefix every prompt shares, as a teacher's examples
+    grouped = [few_shot + format_prompt(p.question, t) for p in problems for t in (Thought.POT, Thought.EOT, Thought.COT)]
+    # ... and with a prompt that shares nothing with the others: no common prefix at all
+    for prompts in (grouped, grouped[:1] + ["What is 2 plus 2?"] + grouped[1:]):
+        alone = run(engine, prompts, batch_size=1)
+        assert len({g.tokens for g in alone}) > 2   # slots free up at different steps
+        for slots in (2, 3, 5):
+            engine.batch_size = slots
+            together = engine.decode_together(prompts, [0.0] * len(prompts), max_tokens=96, stop=list(STOP_SEQUENCES))
+            assert [g.text for g in together] == [g.text for g in alone], slots
+            assert [g.tokens for g in together] == [g.tokens for g in alone], slots
+
+
+def test_admission_groups_keep_a_questions_paths_together():
+    from runtime.engines.llamacpp_batch import admission_groups
+
+    examples = [9, 9, 9]
+    prompts = [examples + [1, 2, 5], examples + [1, 2, 6], examples + [1, 2, 7], examples + [3, 4, 5], examples + [3, 8, 8]]
+    assert admission_groups(prompts, 3, slots=8) == [[0, 1, 2], [3, 4]]
+    assert admission_groups(prompts, 3, slots=2) == [[0, 1], [2], [3, 4]]
+    assert admission_groups(prompts, 5, slots=8) == [[0], [1], [2], [3], [4]]
