@@ -2,7 +2,7 @@
 through the runtime's llama.cpp engine, so a batch of problems shares each forward pass.
 
 With `subquestions`, the teacher instead writes each problem's one- and two-step sub-questions
-(`distill.subquestions`), each with its rationales in one greedy generation.
+(`distill.subquestions`): first the question, then its rationales with the usual prompts.
 
 Per thought, path 0 is greedy and paths 1..K-1 are sampled at `temperature`. The prompt
 (`teacher_prompt`) gives the question alone (*solve*, the papers' way) or the question and its human
@@ -85,15 +85,11 @@ class LlamaCppTeacher:
             for thought in thoughts:
                 prompt = self.prompt(problem, thought, thoughts)
                 for path in range(self.paths_for(thought)):
-                    jobs.append((index, thought, path, prompt, 0.0 if path == 0 else self.temperature or DEFAULT_TEMPERATURE))
+                    jobs.append((index, thought, path, prompt, self._temperature(path)))
         # One call for all: the engine keeps `batch_size` sequences decoding, a question's thoughts and
         # paths entering together (its question read once), a finished slot refilled at once.
-        try:
-            generations = self._account(self.engine.decode_together(
-                [job[3] for job in jobs], [job[4] for job in jobs], max_tokens=self.max_tokens,
-                stop=list(STOP_SEQUENCES), until=lambda text: finished(text) or is_looping(text)))
-        except EngineError as exc:  # e.g. a prompt longer than the context
-            raise TeacherError(f"llama.cpp refused the prompts: {exc}") from None
+        generations = self._decode([job[3] for job in jobs], [job[4] for job in jobs], max_tokens=self.max_tokens,
+                                   stop=list(STOP_SEQUENCES), until=lambda text: finished(text) or is_looping(text))
         out: list[list[Candidate]] = [[] for _ in problems]
         for (index, thought, path, _, _), generation in zip(jobs, generations):
             shown = self.mode_for(thought, problems[index]) == "rationalize"
@@ -118,25 +114,49 @@ class LlamaCppTeacher:
                 "prefix shared by several sequences is read once)")
 
     def _subquestions(self, problems: list[Problem], thoughts: list[Thought]) -> list[list[Candidate]]:
+        """Two stages: the teacher writes each target's question (one line, greedy), then every thought
+        of each question that passes `check_question` is written like any problem's (`--paths` per
+        thought, the first greedy), rationalizing the solution up to the target's value. A refused
+        question keeps empty rationales so the builder counts why."""
         from .. import subquestions
 
         jobs = [(index, target) for index, problem in enumerate(problems) for target in subquestions.targets(problem)]
-        prompts = [subquestions.prompt(problems[index], target, thoughts) for index, target in jobs]
-        try:
-            generations = self._account(self.engine.decode_together(
-                prompts, [0.0] * len(prompts), max_tokens=self.max_tokens, stop=["\nQuestion:", "\n\n\n"],
-                until=lambda text: subquestions.finished(text, thoughts) or is_looping(text)))
-        except EngineError as exc:
-            raise TeacherError(f"llama.cpp refused the prompts: {exc}") from None
+        asked = self._decode([subquestions.question_prompt(problems[index], target) for index, target in jobs],
+                             [0.0] * len(jobs), max_tokens=40, stop=["\n"])  # a question is one short line
+        questions = []
+        for (index, target), generation in zip(jobs, asked):
+            written = subquestions.written_question(generation.text)
+            questions.append(subquestions.compose(problems[index].question, written) if written else "")
+        second = []  # (job index, thought, path, prompt, temperature)
+        for number, ((index, target), question) in enumerate(zip(jobs, questions)):
+            if question and subquestions.check_question(problems[index].question, question, target.value) is None:
+                for thought in thoughts:
+                    prompt = teacher_prompt(question, thought, thoughts, target.solution)
+                    second += [(number, thought, path, prompt, self._temperature(path)) for path in range(self.paths_for(thought))]
+        generations = self._decode([job[3] for job in second], [job[4] for job in second], max_tokens=self.max_tokens,
+                                   stop=list(STOP_SEQUENCES), until=lambda text: finished(text) or is_looping(text))
+        written: dict = {}
+        for (number, thought, path, _, _), generation in zip(second, generations):
+            written.setdefault((number, thought), []).append((path, clean_output(generation.text)))
         out: list[list[Candidate]] = [[] for _ in problems]
-        for (index, target), generation in zip(jobs, generations):
-            written, rationales = subquestions.split(generation.text, thoughts)
-            question = subquestions.compose(problems[index].question, written) if written else ""
+        for number, ((index, target), question) in enumerate(zip(jobs, questions)):
             for thought in thoughts:
-                out[index].append(Candidate(thought, clean_output(rationales.get(thought, "")), shown_answer=True,
-                                            question=question, gold=target.value, suffix=target.suffix))
-        self.tokens += sum(g.tokens for g in generations)
+                for path, text in written.get((number, thought), [(0, "")]):
+                    out[index].append(Candidate(thought, text, path=path, shown_answer=True,
+                                                question=question, gold=target.value, suffix=target.suffix))
+        self.tokens += sum(g.tokens for g in list(asked) + list(generations))
         return out
+
+    def _temperature(self, path: int) -> float:
+        return 0.0 if path == 0 else self.temperature or DEFAULT_TEMPERATURE
+
+    def _decode(self, prompts: list[str], temperatures: list[float], **options) -> list:
+        if not prompts:
+            return []
+        try:
+            return self._account(self.engine.decode_together(prompts, temperatures, **options))
+        except EngineError as exc:  # e.g. a prompt longer than the context
+            raise TeacherError(f"llama.cpp refused the prompts: {exc}") from None
 
     def ask(self, messages: list[dict], *, n: int = 1, temperature: float = 0.7, max_tokens: int = 256) -> list[str]:
         """Free-form replies to a chat (question generation), through the model's chat template."""

@@ -1,17 +1,35 @@
 """Few-shot prompts for LLM teachers: the papers' prompts with the worked examples of
 runtime/fewshot.py (checked by the solver in the tests, so a teacher is never shown a rationale
-that does not verify)."""
+that does not verify), their EoT systems rewritten for the teacher as one relation around the
+unknown (see `EXAMPLES`)."""
 
 from __future__ import annotations
 
 import re
 
-from runtime.fewshot import EXAMPLES
+from runtime.fewshot import EXAMPLES as STUDENT_EXAMPLES
 from runtime.thoughts import COT_ANSWER_TEMPLATE, Thought, format_example, format_prompt
 
 from .gold_gsm8k import strip_marks
 
 MODES = ("solve", "rationalize")
+
+# The teacher's EoT examples state the question's relation around the unknown in one line, XoT's
+# way. With the student's examples (names computed first, then `x = ...` or a relation) the 1.5B
+# teacher copied the solution forward: on the first 24 GSM8K train problems 3-4 of 17-20 kept
+# systems had an unknown whatever the instruction line said; with these, 4 of 7 (fewer kept, the
+# gold EoT fills those problems), so the teacher's systems are a second computation, not the
+# program with `=` signs. The untuned base and the benchmark's teacher row keep the student's.
+_EOT_RELATIONS = {
+    "Olivia": "% Assume Olivia has x dollars left:\nx + 5 * 3 = 23\nans = x",
+    "Michael": "% Assume Michael had x golf balls at the end of wednesday:\nx + 23 + 2 = 58\nans = x",
+    "There were nine computers": "% Assume there are x computers now:\nx - 5 * 4 = 9\nans = x",
+    "Leah": "% Assume they have x chocolates left:\nx + 35 = 32 + 42\nans = x",
+}
+EXAMPLES: list[tuple[str, dict[Thought, str]]] = [
+    (question, {**rationales, Thought.EOT: next(v for k, v in _EOT_RELATIONS.items() if question.startswith(k))})
+    for question, rationales in STUDENT_EXAMPLES
+]
 
 SYSTEM = {
     Thought.COT: "You solve grade-school math word problems. Reason step by step in short sentences and end with "

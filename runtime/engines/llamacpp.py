@@ -81,16 +81,13 @@ class LlamaCppEngine:
         return results
 
     def _generate_batched(self, prompts, *, max_tokens, stop, on_text, until):
-        """Greedy, `batch_size` prompts per forward pass (in the order given, so prompts of one
-        thought, which share their few-shot prefix, go together)."""
+        """Greedy, at most `batch_size` sequences decoding at once, a finished one's slot going to the
+        next prompt in the order given (so prompts of one thought, which share their few-shot prefix,
+        go together)."""
         tokenized = [self._tokenize(p, max_tokens) for p in prompts]
-        results = []
-        for start in range(0, len(prompts), self.batch_size):
-            callback = (lambda index, text, start=start: on_text(start + index, text)) if on_text else None
-            chunk = generate_batch(self.llm, tokenized[start:start + self.batch_size], max_tokens=max_tokens,
-                                   stop=stop, threads=self.threads, on_text=callback, until=until)
-            results.extend([generation] for generation in chunk)
-        return results
+        return [[generation] for generation in generate_batch(
+            self.llm, tokenized, max_tokens=max_tokens, stop=stop, threads=self.threads, on_text=on_text, until=until,
+            slots=self.batch_size)]
 
     def _sample_batched(self, prompts, samples, *, max_tokens, temperature, stop, until):
         """`samples` sampled paths per prompt, decoded together: the paths of one prompt share all of it,

@@ -40,14 +40,12 @@ def test_targets_are_the_first_one_step_and_two_step_values_never_the_answer():
     assert subquestions.targets(Problem(id="n", source="x", question="q?", answer=1.0)) == []  # no solution
 
 
-def test_the_worked_examples_verify_and_pass_the_question_checks():
-    for parent, _, value, asked, rationales in subquestions.EXAMPLES:
+def test_the_worked_examples_pass_the_question_checks():
+    for parent, solution, value, asked in subquestions.EXAMPLES:
         sub = subquestions.compose(parent, asked)
         assert sub.startswith(subquestions.statement(parent)) and sub.endswith(asked)
-        for thought, text in rationales.items():
-            result = execute(thought, text)
-            assert result.ok and answers_match(result.answer, value), (sub, thought)
         assert subquestions.check_question(parent, sub, value) is None
+        assert f"= {value} " in solution  # the shown solution ends at the asked value
 
 
 def test_question_checks_refuse_new_numbers_a_stated_answer_and_non_questions():
@@ -65,26 +63,18 @@ def test_a_subquestion_is_the_parents_statement_and_the_written_question():
         "Ann has 3. Bob has 4. How many does Bob have?"
 
 
-def test_one_generation_splits_into_the_question_and_each_thought():
-    text = (" Ann buys 5 packs of 4 cards. How many cards does she buy?\n"
-            f"{PROMPTS[Thought.POT]}\n\ncards = 5 * 4\nans = cards\n"
-            f"{PROMPTS[Thought.EOT]}\n\n% Assume she buys x cards:\nx / 4 = 5\nans = x\n")
-    question, parts = subquestions.split(text, THOUGHTS)
-    assert question == "Ann buys 5 packs of 4 cards. How many cards does she buy?"
-    assert parts == {Thought.POT: "cards = 5 * 4\nans = cards", Thought.EOT: "% Assume she buys x cards:\nx / 4 = 5\nans = x"}
-    assert subquestions.finished(text, THOUGHTS)
-    assert not subquestions.finished(text.split(PROMPTS[Thought.EOT])[0], THOUGHTS)  # stopped after the program
-    assert subquestions.split("How many?", THOUGHTS)[1] == {Thought.POT: "", Thought.EOT: ""}
-
-
-def test_the_prompt_ends_with_the_problem_and_asks_for_the_value():
+def test_the_question_prompt_ends_with_the_step_and_asks_for_its_value():
     target = subquestions.targets(PROBLEM)[1]
-    prompt = subquestions.prompt(PROBLEM, target, THOUGHTS)
+    prompt = subquestions.question_prompt(PROBLEM, target)
     statement = "Ann buys 5 packs of 4 cards and gets 7 more cards from a friend. Her brother has twice as many cards as Ann."
     assert subquestions.statement(PROBLEM.question) == statement
-    assert prompt.endswith(f"Solution: {target.solution}\nNew question whose answer is 27: {statement}")
-    assert prompt.count(PROMPTS[Thought.POT]) == len(subquestions.EXAMPLES)
-    assert PROMPTS[Thought.COT] not in prompt  # only the requested thoughts
+    assert target.step == "With her friend's she has 20+7 = 27 cards."
+    assert prompt.endswith(f"\n{statement}\nStep: {target.step}\nThe step as a question, answer 27:")
+    assert prompt.count("The step as a question") == len(subquestions.EXAMPLES) + 1
+    assert "brother have?" not in prompt  # the parent's own question is never shown
+    assert subquestions.written_question(" How many cards does she buy?\nPython code:\nans = 20") == \
+        "How many cards does she buy?"
+    assert subquestions.written_question("How many cards? Let's break it down.") == "How many cards?"
 
 
 class SubTeacher:
@@ -169,6 +159,53 @@ def test_subquestions_need_a_local_teacher(tmp_path, teacher):
                              teacher, "--subquestions", "--limit", "1", "--out", str(tmp_path / "o.jsonl")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "needs a local teacher" in result.stderr and "Traceback" not in result.stderr
+
+
+class StagedEngine:
+    """Stands in for the llama.cpp engine: answers the stage-1 prompts with a question per asked value
+    and the stage-2 prompts with a program or a system computing it; keeps every prompt it saw."""
+    batch_size = 4
+
+    def __init__(self):
+        self.prompts = []
+
+    def decode_together(self, prompts, temperatures, **_):
+        from runtime.engines.base import Generation
+
+        self.prompts.append(prompts)
+        out = []
+        for prompt in prompts:
+            if prompt.rstrip().endswith(PROMPTS[Thought.POT]) or prompt.rstrip().endswith(PROMPTS[Thought.EOT]):
+                asked = prompt.rsplit("Question: ", 1)[1]
+                pot = "ans = 5 * 4" if "buy?" in asked else "cards = 5 * 4 + 7\nans = cards"
+                eot = "% Assume x cards:\nx / 4 = 5\nans = x" if "buy?" in asked else "x = 5 * 4\nans = x"
+                text = pot if prompt.rstrip().endswith(PROMPTS[Thought.POT]) else eot
+            elif prompt.endswith("answer 20:"):
+                text = " How many cards does Ann buy?"
+            else:
+                text = " How many cards does Ann have after her friend gives her some?"
+            out.append(Generation(text=text, prompt_tokens=1, tokens=1, seconds=0.0, first_token_s=None))
+        return out
+
+
+def test_the_teacher_writes_the_question_then_rationalizes_it_with_the_usual_prompts(tmp_path):
+    from distill.teachers.llamacpp import LlamaCppTeacher
+    from distill.teachers.prompts import teacher_prompt
+
+    teacher = object.__new__(LlamaCppTeacher)  # the model itself is stood in for
+    teacher.engine, teacher.subquestions, teacher.max_tokens, teacher.tokens = StagedEngine(), True, 64, 0
+    teacher.paths, teacher.temperature = 1, 0.0
+    teacher.timing, teacher.name, teacher.concurrency = {"prompt_tokens": 0, "generated": 0, "seconds": 0.0}, "staged", 1
+    stats = build([PROBLEM], teacher, THOUGHTS, tmp_path / "sub.jsonl")
+    stage1, stage2 = teacher.engine.prompts
+    assert len(stage1) == 2 and all(p.startswith(subquestions.statement(subquestions.EXAMPLES[0][0])) for p in stage1)
+    first = subquestions.targets(PROBLEM)[0]
+    question = subquestions.compose(PROBLEM.question, "How many cards does Ann buy?")
+    assert stage2[0] == teacher_prompt(question, Thought.POT, THOUGHTS, first.solution)  # rationalized up to its value
+    records = sorted((r.id, r.question, r.gold) for r in read_records(tmp_path / "sub.jsonl"))
+    assert records == [("toy-0~s1:eot:0", question, 20.0), ("toy-0~s1:pot:0", question, 20.0)]
+    assert stats.subquestion_targets == 2 and stats.subquestions_kept == 1  # s2's programs compute 27, the EoT does not
+    assert stats.by_thought["eot"].failures["wrong answer"] == 1
 
 
 def test_a_local_teacher_writes_each_target_once_with_every_thought(tmp_path):

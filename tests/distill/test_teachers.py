@@ -18,7 +18,9 @@ from distill.problems import Problem, load_problems
 from distill.records import read_records
 from distill.teachers.base import TeacherError
 from distill.teachers.openai import OpenAITeacher
-from runtime.fewshot import EXAMPLES
+from distill.teachers.prompts import EXAMPLES
+from distill.dataset_stats import has_unknown
+from runtime.fewshot import EXAMPLES as STUDENT_EXAMPLES
 from runtime.base_model import smollm2_gguf_path
 from runtime.solver import answers_match, execute
 from runtime.thoughts import Thought, format_prompt
@@ -168,9 +170,13 @@ def test_teacher_that_times_out_is_a_counted_skip(fake_server, tmp_path):
 
 
 def test_examples_in_the_prompts_verify():
-    for _, rationales in EXAMPLES:
-        answers = {execute(t, text).answer for t, text in rationales.items()}
-        assert len(answers) == 1 and None not in answers
+    for examples in (EXAMPLES, STUDENT_EXAMPLES):
+        for _, rationales in examples:
+            answers = {execute(t, text).answer for t, text in rationales.items()}
+            assert len(answers) == 1 and None not in answers
+    # the teacher is shown systems that solve for their unknown, each a relation of the question
+    assert all(has_unknown(rationales[Thought.EOT]) for _, rationales in EXAMPLES)
+    assert [q for q, _ in EXAMPLES] == [q for q, _ in STUDENT_EXAMPLES]
 
 
 def test_llamacpp_teacher_generates_with_the_same_prompts(tmp_path):
