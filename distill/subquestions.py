@@ -8,8 +8,8 @@ problem's own words whose answer is that value (`question_prompt`), then rationa
 question like any problem (`teacher_prompt`, with the solution up to that value). The builder keeps
 a sub-question only when every thought executes to that gold intermediate value (so they agree),
 the question uses no number the problem does not state, and it does not give its answer away.
-(One generation holding the question and every thought kept none of 32 pilot targets: the 1.5B
-teacher solved the parent problem in the sections.)
+(One generation holding the question and every thought kept none of 48 pilot targets on 32
+problems: the 1.5B teacher re-asked or solved the parent problem in the sections.)
 
 Pure text work: nothing here runs model output; the solver verifies what comes out.
 """
@@ -36,7 +36,7 @@ class Target:
     depth: int       # 1 or 2
     value: float     # the gold solution's intermediate value: the sub-question's answer
     solution: str    # the worked solution up to the sentence that states the value, without marks
-    step: str = ""   # the solution's line that computes the value, without marks
+    step: str        # the solution's line that computes the value, without marks
 
 
 def targets(problem: Problem) -> list[Target]:
@@ -116,7 +116,7 @@ def compose(parent: str, written: str) -> str:
 def question_prompt(problem: Problem, target: Target) -> str:
     """Stage 1: the examples, then the problem's statement, the solution's line computing the value and
     the ask line; the model turns that line into a question. Shown the whole solution, or the parent's
-    question, the 1.5B teacher asked the parent's question again in 7 of 9 pilot targets."""
+    question, the 1.5B teacher asked the parent's question again for most of 9 pilot targets."""
     blocks = [f"{statement(parent)}\nStep: {step}\n{_ask_line(value)} {asked}\n"
               for parent, step, value, asked in EXAMPLES]
     return "\n".join(blocks) + f"\n{statement(problem.question)}\nStep: {target.step}\n{_ask_line(target.value)}"

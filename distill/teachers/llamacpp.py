@@ -125,8 +125,8 @@ class LlamaCppTeacher:
                              [0.0] * len(jobs), max_tokens=40, stop=["\n"])  # a question is one short line
         questions = []
         for (index, target), generation in zip(jobs, asked):
-            written = subquestions.written_question(generation.text)
-            questions.append(subquestions.compose(problems[index].question, written) if written else "")
+            line = subquestions.written_question(generation.text)
+            questions.append(subquestions.compose(problems[index].question, line) if line else "")
         second = []  # (job index, thought, path, prompt, temperature)
         for number, ((index, target), question) in enumerate(zip(jobs, questions)):
             if question and subquestions.check_question(problems[index].question, question, target.value) is None:
@@ -151,8 +151,6 @@ class LlamaCppTeacher:
         return 0.0 if path == 0 else self.temperature or DEFAULT_TEMPERATURE
 
     def _decode(self, prompts: list[str], temperatures: list[float], **options) -> list:
-        if not prompts:
-            return []
         try:
             return self._account(self.engine.decode_together(prompts, temperatures, **options))
         except EngineError as exc:  # e.g. a prompt longer than the context
