@@ -116,7 +116,8 @@ class LlamaCppTeacher:
     def _subquestions(self, problems: list[Problem], thoughts: list[Thought]) -> list[list[Candidate]]:
         """Two stages: the teacher writes each target's question (one line, greedy), then every thought
         of each question that passes `check_question` is written like any problem's (`--paths` per
-        thought, the first greedy), rationalizing the solution up to the target's value. A refused
+        thought, the first greedy), rationalizing the solution up to the target's value with the
+        student's worked examples (`subquestions.RATIONALE_EXAMPLES`). A refused
         question keeps empty rationales so the builder counts why."""
         from .. import subquestions
 
@@ -126,12 +127,12 @@ class LlamaCppTeacher:
         questions = []
         for (index, target), generation in zip(jobs, asked):
             line = subquestions.written_question(generation.text)
-            questions.append(subquestions.compose(problems[index].question, line) if line else "")
+            questions.append(subquestions.compose(problems[index].question, line, target.uses) if line else "")
         second = []  # (job index, thought, path, prompt, temperature)
         for number, ((index, target), question) in enumerate(zip(jobs, questions)):
             if question and subquestions.check_question(problems[index].question, question, target.value) is None:
                 for thought in thoughts:
-                    prompt = teacher_prompt(question, thought, thoughts, target.solution)
+                    prompt = teacher_prompt(question, thought, thoughts, target.solution, subquestions.RATIONALE_EXAMPLES)
                     second += [(number, thought, path, prompt, self._temperature(path)) for path in range(self.paths_for(thought))]
         generations = self._decode([job[3] for job in second], [job[4] for job in second], max_tokens=self.max_tokens,
                                    stop=list(STOP_SEQUENCES), until=lambda text: finished(text) or is_looping(text))

@@ -75,16 +75,17 @@ def solution_line(solution: str) -> str:
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
-def teacher_prompt(question: str, thought: Thought, thoughts: list[Thought], solution: str | None = None) -> str:
+def teacher_prompt(question: str, thought: Thought, thoughts: list[Thought], solution: str | None = None,
+                   examples: list[tuple[str, dict[Thought, str]]] | None = None) -> str:
     """A local teacher's prompt. Each worked example shows every requested thought in turn (so the
     prompts of one question's thoughts share everything up to the thought's instruction line, and a
     batch decoder reads the question once for all of them); with `solution` (*rationalize*), the
     question is followed by its worked solution on a `Solution:` line, each example's prose (without
     its answer line) serving as its solution. The output is in the runtime's format and stops at the
-    next thought's instruction or `Question:`."""
+    next thought's instruction or `Question:`. `examples`: the worked examples (default `EXAMPLES`)."""
     order = [t for t in (Thought.POT, Thought.EOT, Thought.COT) if t in thoughts or t == thought]
     blocks = []
-    for example_question, rationales in EXAMPLES:
+    for example_question, rationales in examples or EXAMPLES:
         example_solution = "\n".join(line for line in rationales[Thought.COT].splitlines()
                                      if not line.startswith(_ANSWER_LINE))
         block = _head(example_question, example_solution if solution is not None else None)

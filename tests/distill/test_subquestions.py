@@ -63,6 +63,31 @@ def test_a_subquestion_is_the_parents_statement_and_the_written_question():
         "Ann has 3. Bob has 4. How many does Bob have?"
 
 
+def test_a_subquestion_keeps_only_the_sentences_whose_numbers_its_steps_start_from():
+    problem = Problem(
+        id="t", source="toy/train", answer=10.0,
+        question="Tim works 5 days a week. His office is 20 miles away. He also rides 50 miles on Sundays. "
+                 "His bike is red. If he rides at 25 mph, how many hours does he ride a week?",
+        solution="He rides 20*2 = <<20*2=40>>40 miles a day.\nSo 40*5 = <<40*5=200>>200 miles for work.\n"
+                 "In all 200+50 = <<200+50=250>>250 miles.\n250/25 = <<250/25=10>>10 hours.\n#### 10")
+    one, two = subquestions.targets(problem)
+    assert (one.value, one.uses) == (40.0, frozenset({20.0, 2.0}))
+    assert (two.value, two.uses) == (200.0, frozenset({20.0, 2.0, 5.0}))
+    # The first sentence always stays (it says who); a sentence with only unused numbers goes; one
+    # without digits stays.
+    assert subquestions.statement(problem.question, one.uses) == \
+        "Tim works 5 days a week. His office is 20 miles away. His bike is red."
+    assert subquestions.compose(problem.question, "How far does he ride a day?", one.uses) == \
+        "Tim works 5 days a week. His office is 20 miles away. His bike is red. How far does he ride a day?"
+    # A condition opening the question sentence stays when it states a number the steps use, and the
+    # written question continues it.
+    assert subquestions.compose(problem.question, "How many hours does 50 miles take?", frozenset({25.0, 50.0})) == \
+        "Tim works 5 days a week. He also rides 50 miles on Sundays. His bike is red. If he rides at 25 mph, " \
+        "how many hours does 50 miles take?"
+    assert subquestions.question_prompt(problem, one).endswith(
+        "His bike is red.\nStep: He rides 20*2 = 40 miles a day.\nThe step as a question, answer 40:")
+
+
 def test_the_question_prompt_ends_with_the_step_and_asks_for_its_value():
     target = subquestions.targets(PROBLEM)[1]
     prompt = subquestions.question_prompt(PROBLEM, target)
@@ -201,7 +226,9 @@ def test_the_teacher_writes_the_question_then_rationalizes_it_with_the_usual_pro
     assert len(stage1) == 2 and all(p.startswith(subquestions.statement(subquestions.EXAMPLES[0][0])) for p in stage1)
     first = subquestions.targets(PROBLEM)[0]
     question = subquestions.compose(PROBLEM.question, "How many cards does Ann buy?")
-    assert stage2[0] == teacher_prompt(question, Thought.POT, THOUGHTS, first.solution)  # rationalized up to its value
+    # Rationalized up to its value, with the student's examples: EoT as named steps, not a relation around x.
+    assert stage2[0] == teacher_prompt(question, Thought.POT, THOUGHTS, first.solution, subquestions.RATIONALE_EXAMPLES)
+    assert "x + 5 * 3 = 23" not in stage2[1] and "x + 5 * 3 = 23" in teacher_prompt(question, Thought.EOT, THOUGHTS)
     records = sorted((r.id, r.question, r.gold) for r in read_records(tmp_path / "sub.jsonl"))
     assert records == [("toy-0~s1:eot:0", question, 20.0), ("toy-0~s1:pot:0", question, 20.0)]
     assert stats.subquestion_targets == 2 and stats.subquestions_kept == 1  # s2's programs compute 27, the EoT does not
