@@ -85,8 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     teacher.add_argument("--subquestions", action="store_true",
                          help="local teachers: instead of rationales for each problem, write its one-step and two-step "
                               "sub-questions (questions whose answers are the worked solution's first intermediate "
-                              "values): the teacher writes the question, then a rationale per thought with the usual "
-                              "prompts (rationalizing the solution up to that value); kept only when every thought executes to "
+                              "values), each a short problem of its own: the teacher writes the question, then a rationale "
+                              "per thought with the rationalize prompt (the solution up to that value) and the "
+                              "student's worked examples; kept only when every thought executes to "
                               "that value and the question shares no word 8-gram with any test set")
     teacher.add_argument("--batch", type=int, default=8, metavar="N",
                          help="local teachers: sequences decoded at once; a finished one's slot goes to the next prompt (default 8)")

@@ -149,9 +149,10 @@ def compose(parent: str, written: str, uses: frozenset[float] | None = None) -> 
 
 
 def question_prompt(problem: Problem, target: Target) -> str:
-    """Stage 1: the examples, then the problem's statement, the solution's line computing the value and
-    the ask line; the model turns that line into a question. Shown the whole solution, or the parent's
-    question, the 1.5B teacher asked the parent's question again for most of 9 pilot targets."""
+    """Stage 1: the examples, then the problem's statement (trimmed to the target's numbers), the
+    solution's line computing the value and the ask line; the model turns that line into a question.
+    Shown the whole solution, or the parent's question, the 1.5B teacher asked the parent's question
+    again for most of 9 pilot targets."""
     blocks = [f"{statement(parent)}\nStep: {step}\n{_ask_line(value)} {asked}\n"
               for parent, step, value, asked in EXAMPLES]
     return "\n".join(blocks) + f"\n{statement(problem.question, target.uses)}\nStep: {target.step}\n{_ask_line(target.value)}"

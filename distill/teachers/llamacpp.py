@@ -2,7 +2,8 @@
 through the runtime's llama.cpp engine, so a batch of problems shares each forward pass.
 
 With `subquestions`, the teacher instead writes each problem's one- and two-step sub-questions
-(`distill.subquestions`): first the question, then its rationales with the usual prompts.
+(`distill.subquestions`): first the question, then its rationales with the rationalize prompt and
+the student's worked examples.
 
 Per thought, path 0 is greedy and paths 1..K-1 are sampled at `temperature`. The prompt
 (`teacher_prompt`) gives the question alone (*solve*, the papers' way) or the question and its human
