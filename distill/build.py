@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,6 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from runtime.files import write_text_atomic
-from runtime.solver import answers_match, execute
 from runtime.thoughts import FORMAT_VERSION, Thought
 
 from .perturb import perturb
@@ -29,6 +27,7 @@ from .problems import Problem
 from .records import Record, RecordError, parse_record
 from .subquestions import SOURCE_SUFFIX, check_question
 from .teachers.base import Candidate, Teacher, TeacherError
+from .verify import check_rationale
 
 STAGES = ("generated", "parsed", "executed", "correct", "kept")
 
@@ -223,18 +222,13 @@ def _verify(problem: Problem, outcome, thoughts: list[Thought], teacher: str, se
             if refused:
                 stats.failures[refused] += 1
                 continue
-        result = execute(candidate.thought, candidate.text)
+        result, failure = check_rationale(candidate.thought, candidate.text, question, gold, candidate.shown_answer)
         if result.error_kind not in ("syntax", "unsafe"):
             stats.parsed += 1
-        if not result.ok:
-            stats.failures[result.error_kind or "no answer"] += 1
-            continue
-        stats.executed += 1
-        if not answers_match(result.answer, gold):
-            stats.failures["wrong answer"] += 1
-            continue
-        if candidate.shown_answer and candidate.thought != Thought.COT and copies_answer(question, candidate.text, gold):
-            stats.failures["answer copied"] += 1
+        if result.ok:
+            stats.executed += 1
+        if failure:
+            stats.failures[failure] += 1
             continue
         stats.correct += 1
         record = _record(problem, candidate, question, result.answer, gold, teacher,
@@ -275,17 +269,6 @@ def _record(problem: Problem, candidate: Candidate, question: str, answer, gold,
         teacher=teacher, format_version=FORMAT_VERSION, path=candidate.path,
         parent=problem.id if candidate.suffix else "",
     )
-
-
-_LITERAL = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
-
-
-def copies_answer(question: str, rationale: str, answer: float) -> bool:
-    """Does the rationale write the answer as a number the question does not state? A teacher shown
-    the worked solution can pass verification by `ans = 72`; such a rationale computes nothing."""
-    stated = {float(n) for n in _LITERAL.findall(question.replace(",", ""))}
-    written = {float(n) for n in _LITERAL.findall(rationale.replace(",", ""))}
-    return any(answers_match(value, answer) for value in written - stated)
 
 
 def _perturbed_records(problem: Problem, records: list[Record], teacher: str, copies: int, seed: int, seen: set):

@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     teacher.add_argument("--paths", "--samples", dest="paths", type=_per_thought(int), default=1, metavar="K",
                          help="rationales per question and thought: K, or per thought like pot:2,eot:1 (default 1; "
                               "local teachers: the first greedy, the rest sampled)")
+    teacher.add_argument("--extra-paths", choices=("always", "until-verified"), default="always",
+                         help="local teachers, with --paths above 1: always decode every path (default: several "
+                              "diverse verified paths a question), or until-verified: the greedy path first, then one "
+                              "sampled path at a time while none of a question's paths for that thought verifies "
+                              "(fewer tokens; about one verified path each)")
     teacher.add_argument("--teacher-mode", type=_per_thought(str), default="solve", metavar="MODE",
                          help="local teachers: solve (the question alone, default) or rationalize (the question and "
                               "its worked solution), or per thought like pot:rationalize,eot:solve")
@@ -124,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "PoT and EoT differ in structure (the EoT has an unknown, or its operations in order differ from "
                     "the PoT's: renaming, inlined numbers and `=` are not differences); sub-questions by depth. With "
                     "FILE.progress beside it: the funnel (generated, parsed, executed, correct, kept), the share of "
-                    "attempted problems covered by at least one kept rationale, and the teacher's hours.")
+                    "attempted problems covered by at least one kept rationale, and the teacher's hours. The file's "
+                    "sha256 names the dataset (e.g. in a model card).")
     stats.add_argument("file", type=Path)
     stats.add_argument("--json", action="store_true", help="print one JSON object")
     stats.set_defaults(handler=cmd_stats)
@@ -238,6 +244,8 @@ def make_teacher(args: argparse.Namespace):
 
         if isinstance(args.paths, dict):
             raise UsageError("the openai teacher takes one --paths count for every thought")
+        if args.extra_paths != "always":
+            raise UsageError("--extra-paths until-verified needs a local teacher (llamacpp or local:NAME)")
         return OpenAITeacher.from_options(
             base_url=args.base_url, model=args.model, api_key=args.api_key, samples=args.paths,
             temperature=args.temperature, max_tokens=args.max_tokens, concurrency=args.concurrency,
@@ -256,7 +264,7 @@ def make_teacher(args: argparse.Namespace):
         model = args.model
     return LlamaCppTeacher(model, paths=args.paths, temperature=args.temperature, modes=args.teacher_mode,
                            max_tokens=args.max_tokens, seed=args.seed, batch_size=args.batch, name=name,
-                           subquestions=args.subquestions)
+                           subquestions=args.subquestions, extra_paths=args.extra_paths)
 
 
 def cmd_teacher_install(args: argparse.Namespace) -> int:
@@ -379,10 +387,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from .build import stats_of_file
     from .dataset_stats import dataset_stats
     from .records import read_records
+    from runtime.files import sha256_file
+
     from .report import print_build_report, print_counts, print_diversity
 
     funnel, counts = stats_of_file(args.file)
     diversity = dataset_stats(read_records(args.file))
+    digest = sha256_file(args.file)
     if funnel and funnel.problems:
         diversity["attempted"] = funnel.problems
         diversity["covered"] = round(diversity["parents"] / funnel.problems, 4)
@@ -390,13 +401,15 @@ def cmd_stats(args: argparse.Namespace) -> int:
         if funnel.subquestion_targets:
             diversity["subquestions_asked"] = funnel.subquestion_targets
     if args.json:
-        out = {"counts": {k: dict(v) if hasattr(v, "items") else v for k, v in counts.items()}, "diversity": diversity}
+        out = {"sha256": digest, "counts": {k: dict(v) if hasattr(v, "items") else v for k, v in counts.items()},
+               "diversity": diversity}
         if funnel:
             out["funnel"] = {name: s.to_dict() for name, s in funnel.by_thought.items()}
             out["problems"] = funnel.problems
             out["teacher_errors"] = dict(funnel.teacher_errors)
         print(json.dumps(out))
         return 0
+    print(f"{args.file.name}: sha256 {digest}")
     print_counts(counts)
     print_diversity(diversity)
     if funnel:

@@ -11,20 +11,39 @@ solution (*rationalize*). One engine call takes every path of every thought of `
 problems: the batch decoder reads the examples once and each question once (a prefix tree), steps
 `batch_size` sequences in one forward pass, and gives a finished sequence's slot to the next prompt
 (continuous batching). Generation ends at the rationale's answer line.
+
+`extra_paths="until-verified"` spends fewer tokens: every greedy path first, then one sampled path at a
+time, for a question and thought whose paths so far all fail the builder's check (`distill.verify`),
+each round in one engine call with its own seed. It keeps the same questions a full `--paths K` would
+(at least one of K paths verifies) at about one verified path each; `always` (the default) decodes all
+K, for several diverse verified paths per question.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from runtime.engines.base import EngineError
 from runtime.thoughts import STOP_SEQUENCES, Thought, is_looping
 
 from ..problems import Problem
+from ..verify import check_rationale
 from .base import Candidate, TeacherError
 from .prompts import MODES, clean_output, finished, teacher_prompt
 
 DEFAULT_TEMPERATURE = 0.7  # sampled paths when several are asked for at temperature 0
+EXTRA_PATHS = ("always", "until-verified")
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """One question and thought to write paths for, and what the builder will check them against."""
+    thought: Thought
+    prompt: str
+    question: str
+    gold: float | None
+    shown_answer: bool
 
 
 class LlamaCppTeacher:
@@ -33,7 +52,7 @@ class LlamaCppTeacher:
     def __init__(self, model_path: str, *, paths: int | dict[Thought, int] = 1, temperature: float = 0.0,
                  modes: str | dict[Thought, str] = "solve", max_tokens: int = 384, seed: int = 0,
                  threads: int | None = None, n_ctx: int = 2048, batch_size: int = 8, name: str | None = None,
-                 subquestions: bool = False):
+                 subquestions: bool = False, extra_paths: str = "always"):
         path = Path(model_path)
         if not path.is_file():
             raise TeacherError(f"no GGUF model at {path}")
@@ -56,6 +75,9 @@ class LlamaCppTeacher:
         # tokens generated, and the calls' wall time (reading and decoding interleave).
         self.timing = {"prompt_tokens": 0, "generated": 0, "seconds": 0.0}
         self.subquestions = subquestions
+        if extra_paths not in EXTRA_PATHS:
+            raise TeacherError(f"unknown extra-paths policy {extra_paths!r} (choose from {', '.join(EXTRA_PATHS)})")
+        self.extra_paths = extra_paths
         self.name = name or f"llamacpp:{path.name}"
 
     @property
@@ -81,24 +103,49 @@ class LlamaCppTeacher:
         the engine next to the others, so they share the examples and the question in the prefix tree."""
         if self.subquestions:
             return self._subquestions(problems, thoughts)
-        jobs = []  # (problem index, thought, path, prompt, temperature)
+        asks = []  # (problem index, ask)
         for index, problem in enumerate(problems):
             for thought in thoughts:
-                prompt = self.prompt(problem, thought, thoughts)
-                for path in range(self.paths_for(thought)):
-                    jobs.append((index, thought, path, prompt, self._temperature(path)))
-        # One call for all: the engine keeps `batch_size` sequences decoding, a question's thoughts and
-        # paths entering together (its question read once), a finished slot refilled at once.
-        generations = self._decode([job[3] for job in jobs], [job[4] for job in jobs], max_tokens=self.max_tokens,
-                                   stop=list(STOP_SEQUENCES), until=lambda text: finished(text) or is_looping(text))
+                shown = self.mode_for(thought, problem) == "rationalize"
+                asks.append((index, _Ask(thought, self.prompt(problem, thought, thoughts), problem.question,
+                                         problem.answer, shown)))
         out: list[list[Candidate]] = [[] for _ in problems]
-        for (index, thought, path, _, _), generation in zip(jobs, generations):
-            shown = self.mode_for(thought, problems[index]) == "rationalize"
-            out[index].append(Candidate(thought, clean_output(generation.text), path=path, shown_answer=shown))
-        self.tokens += sum(g.tokens for g in generations)
+        for (index, ask), paths in zip(asks, self._write([ask for _, ask in asks])):
+            out[index] += [Candidate(ask.thought, text, path=path, shown_answer=ask.shown_answer) for path, text in paths]
         return out
 
+    def _write(self, asks: list[_Ask]) -> list[list[tuple[int, str]]]:
+        """(path, rationale) per ask: `paths_for(thought)` paths, the first greedy (see `extra_paths`).
+        A question's thoughts and paths go to the engine next to each other, so they share the examples
+        and the question in the prefix tree; one call keeps `batch_size` sequences decoding, a
+        finished slot refilled at once."""
+        options = dict(max_tokens=self.max_tokens, stop=list(STOP_SEQUENCES),
+                       until=lambda text: finished(text) or is_looping(text))
+        written: list[list[tuple[int, str]]] = [[] for _ in asks]
+        if self.extra_paths == "always":
+            jobs = [(number, path) for number, ask in enumerate(asks) for path in range(self.paths_for(ask.thought))]
+            generations = self._decode([asks[n].prompt for n, _ in jobs], [self._temperature(p) for _, p in jobs],
+                                       **options)
+            for (number, path), generation in zip(jobs, generations):
+                written[number].append((path, clean_output(generation.text)))
+            return written
+        open_asks = list(range(len(asks)))
+        for path in range(max((self.paths_for(a.thought) for a in asks), default=0)):
+            jobs = [n for n in open_asks if path < self.paths_for(asks[n].thought)]
+            if not jobs:
+                break
+            generations = self._decode([asks[n].prompt for n in jobs], [self._temperature(path)] * len(jobs),
+                                       seed=self.engine.seed + path, **options)
+            open_asks = []
+            for number, generation in zip(jobs, generations):
+                ask, text = asks[number], clean_output(generation.text)
+                written[number].append((path, text))
+                if ask.gold is None or check_rationale(ask.thought, text, ask.question, ask.gold, ask.shown_answer)[1]:
+                    open_asks.append(number)
+        return written
+
     def _account(self, generations: list) -> list:
+        self.tokens += sum(g.tokens for g in generations)
         if generations:
             self.timing["prompt_tokens"] += sum(g.prompt_tokens for g in generations)
             self.timing["generated"] += sum(g.tokens for g in generations)
@@ -117,7 +164,7 @@ class LlamaCppTeacher:
     def _subquestions(self, problems: list[Problem], thoughts: list[Thought]) -> list[list[Candidate]]:
         """Two stages: the teacher writes each target's question (one line, greedy), then every thought
         of each question that passes `check_question` is written like any problem's (`--paths` per
-        thought, the first greedy), rationalizing the solution up to the target's value with the
+        thought, the first greedy; see `extra_paths`), rationalizing the solution up to the target's value with the
         student's worked examples (`subquestions.RATIONALE_EXAMPLES`). A refused
         question keeps empty rationales so the builder counts why."""
         from .. import subquestions
@@ -129,30 +176,29 @@ class LlamaCppTeacher:
         for (index, target), generation in zip(jobs, asked):
             line = subquestions.written_question(generation.text)
             questions.append(subquestions.compose(problems[index].question, line, target.uses) if line else "")
-        second = []  # (job index, thought, path, prompt, temperature)
+        second = []  # (job index, ask)
         for number, ((index, target), question) in enumerate(zip(jobs, questions)):
             if question and subquestions.check_question(problems[index].question, question, target.value) is None:
                 for thought in thoughts:
                     prompt = teacher_prompt(question, thought, thoughts, target.solution, subquestions.RATIONALE_EXAMPLES)
-                    second += [(number, thought, path, prompt, self._temperature(path)) for path in range(self.paths_for(thought))]
-        generations = self._decode([job[3] for job in second], [job[4] for job in second], max_tokens=self.max_tokens,
-                                   stop=list(STOP_SEQUENCES), until=lambda text: finished(text) or is_looping(text))
+                    second.append((number, _Ask(thought, prompt, question, target.value, True)))
         written: dict = {}
-        for (number, thought, path, _, _), generation in zip(second, generations):
-            written.setdefault((number, thought), []).append((path, clean_output(generation.text)))
+        for (number, ask), paths in zip(second, self._write([ask for _, ask in second])):
+            written[(number, ask.thought)] = paths
         out: list[list[Candidate]] = [[] for _ in problems]
         for number, ((index, target), question) in enumerate(zip(jobs, questions)):
             for thought in thoughts:
                 for path, text in written.get((number, thought), [(0, "")]):
                     out[index].append(Candidate(thought, text, path=path, shown_answer=True,
                                                 question=question, gold=target.value, suffix=target.suffix))
-        self.tokens += sum(g.tokens for g in list(asked) + list(generations))
         return out
 
     def _temperature(self, path: int) -> float:
         return 0.0 if path == 0 else self.temperature or DEFAULT_TEMPERATURE
 
     def _decode(self, prompts: list[str], temperatures: list[float], **options) -> list:
+        if not prompts:
+            return []
         try:
             return self._account(self.engine.decode_together(prompts, temperatures, **options))
         except EngineError as exc:  # e.g. a prompt longer than the context

@@ -105,13 +105,16 @@ class LlamaCppEngine:
         return results
 
     def decode_together(self, prompts: list[str], temperatures: list[float], *, max_tokens: int, stop: list[str],
-                        until: Until | None = None) -> list[Generation]:
+                        until: Until | None = None, seed: int | None = None) -> list[Generation]:
         """One generation per prompt, each at its own temperature, at most `batch_size` decoding at
         once: a finished sequence's slot goes to the next prompt in the order given (keep prompts that
-        share a prefix together), e.g. a teacher's greedy and sampled paths for many problems."""
+        share a prefix together), e.g. a teacher's greedy and sampled paths for many problems.
+        `seed`: the sampling seed (default the engine's); calls that sample the same prompts again
+        need different seeds to draw different paths."""
         tokens = [self._tokenize(p, max_tokens) for p in prompts]
         return generate_batch(self.llm, tokens, max_tokens=max_tokens, stop=stop, threads=self.threads, until=until,
-                              temperature=list(temperatures), seed=self.seed, slots=self.batch_size)
+                              temperature=list(temperatures), seed=self.seed if seed is None else seed,
+                              slots=self.batch_size)
 
     def _tokenize(self, prompt: str, max_tokens: int) -> list[int]:
         """The prompt's tokens as `create_completion` feeds them (BOS where the model asks for one),

@@ -10,14 +10,14 @@ import zipfile
 
 import pytest
 
-from distill.build import copies_answer
 from distill.records import Record
 from distill.teachers import install as teachers
 from distill.teachers.base import TeacherError
 from distill.teachers.prompts import finished, teacher_prompt
+from distill.verify import copies_answer
 from runtime.base_model import smollm2_gguf_path
 from runtime.engines.llamacpp_batch import prefix_tree
-from runtime.thoughts import Thought
+from runtime.thoughts import PROMPTS, Thought
 
 
 def fake_model(payload: bytes, parts: int = 3) -> teachers.TeacherModel:
@@ -155,3 +155,57 @@ def test_an_installed_teacher_is_a_bundle_the_benchmarks_and_runtime_load(tmp_pa
     finally:
         student.close()
     assert teachers.teacher_bundle(record) == folder  # idempotent
+
+
+class ScriptedEngine:
+    """Stands in for the llama.cpp engine: the greedy PoT is right; the EoT is wrong greedy and at the
+    first sampling seed, right at the second. Keeps each call's prompts, temperatures and seed."""
+    batch_size, seed = 4, 10
+
+    def __init__(self):
+        self.calls = []
+
+    def decode_together(self, prompts, temperatures, seed=None, **_):
+        from runtime.engines.base import Generation
+
+        self.calls.append((["pot" if p.rstrip().endswith(PROMPTS[Thought.POT]) else "eot" for p in prompts],
+                           list(temperatures), seed))
+        texts = []
+        for prompt, temperature in zip(prompts, temperatures):
+            if prompt.rstrip().endswith(PROMPTS[Thought.POT]):
+                texts.append("ans = 5 * 4")
+            else:
+                right = temperature > 0 and seed == self.seed + 2
+                texts.append("% Assume x cards:\nx / 4 = 5\nans = x" if right else "x = 5 + 4\nans = x")
+        return [Generation(text=t, prompt_tokens=1, tokens=3, seconds=0.0, first_token_s=None) for t in texts]
+
+
+@pytest.mark.parametrize("policy", ["always", "until-verified"])
+def test_extra_paths_are_sampled_only_while_no_path_verifies(tmp_path, policy):
+    from distill.build import build
+    from distill.problems import Problem
+    from distill.records import read_records
+    from distill.teachers.llamacpp import LlamaCppTeacher
+
+    teacher = object.__new__(LlamaCppTeacher)  # the model itself is stood in for
+    teacher.engine, teacher.subquestions, teacher.max_tokens, teacher.tokens = ScriptedEngine(), False, 64, 0
+    teacher.paths, teacher.temperature, teacher.modes, teacher.extra_paths = {Thought.POT: 2, Thought.EOT: 3}, 0.0, "solve", policy
+    teacher.timing, teacher.name, teacher.concurrency = {"prompt_tokens": 0, "generated": 0, "seconds": 0.0}, "scripted", 1
+    problem = Problem("toy-1", "toy/train", "Ann buys 5 packs of 4 cards. How many cards does she buy?", 20.0)
+    build([problem], teacher, [Thought.POT, Thought.EOT], tmp_path / "d.jsonl")
+    calls = teacher.engine.calls
+    kept = sorted((r.thought, r.path) for r in read_records(tmp_path / "d.jsonl"))
+    if policy == "always":  # every path in one call, a question's paths next to each other
+        assert calls == [(["pot", "pot", "eot", "eot", "eot"], [0.0, 0.7, 0.0, 0.7, 0.7], None)]
+        assert kept == [("pot", 0)]  # the sampled PoT is the greedy one again: a duplicate
+    else:  # greedy first; then only the thought still without a verified path, a new seed each round
+        assert calls == [(["pot", "eot"], [0.0, 0.0], 10), (["eot"], [0.7], 11), (["eot"], [0.7], 12)]
+        assert kept == [("eot", 2), ("pot", 0)]
+    assert teacher.tokens == 3 * sum(len(c[0]) for c in calls)
+
+
+def test_until_verified_needs_a_local_teacher(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "distill.cli", "data", "build", "--dataset", "gsm8k", "--teacher",
+                             "openai", "--paths", "3", "--extra-paths", "until-verified", "--limit", "1",
+                             "--out", str(tmp_path / "o.jsonl")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "needs a local teacher" in result.stderr and "Traceback" not in result.stderr

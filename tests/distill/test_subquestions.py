@@ -1,6 +1,7 @@
 """Sub-questions (one- and two-step questions from a worked solution's intermediate values), what the
 builder keeps of them, and the dataset statistics that say whether the data is diverse."""
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -173,6 +174,7 @@ def test_stats_report_coverage_paths_unknowns_structure_and_steps(tmp_path):
                            capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["diversity"]["pot_and_eot"]["differ_in_structure"] == 0.5
+    assert json.loads(shown.stdout)["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
     table = subprocess.run([sys.executable, "-m", "distill.cli", "data", "stats", str(out)],
                            capture_output=True, text=True, timeout=120)
     assert table.returncode == 0 and "with an unknown" in table.stdout and "differ in structure" in table.stdout
@@ -219,7 +221,7 @@ def test_the_teacher_writes_the_question_then_rationalizes_it_with_the_usual_pro
 
     teacher = object.__new__(LlamaCppTeacher)  # the model itself is stood in for
     teacher.engine, teacher.subquestions, teacher.max_tokens, teacher.tokens = StagedEngine(), True, 64, 0
-    teacher.paths, teacher.temperature = 1, 0.0
+    teacher.paths, teacher.temperature, teacher.extra_paths = 1, 0.0, "always"
     teacher.timing, teacher.name, teacher.concurrency = {"prompt_tokens": 0, "generated": 0, "seconds": 0.0}, "staged", 1
     stats = build([PROBLEM], teacher, THOUGHTS, tmp_path / "sub.jsonl")
     stage1, stage2 = teacher.engine.prompts
