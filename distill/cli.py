@@ -8,6 +8,7 @@ from pathlib import Path
 
 from runtime.thoughts import Thought
 
+from .teachers.base import EXTRA_PATHS
 
 
 class UsageError(Exception):
@@ -79,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     teacher.add_argument("--paths", "--samples", dest="paths", type=_per_thought(int), default=1, metavar="K",
                          help="rationales per question and thought: K, or per thought like pot:2,eot:1 (default 1; "
                               "local teachers: the first greedy, the rest sampled)")
-    teacher.add_argument("--extra-paths", choices=("always", "until-verified"), default="always",
+    teacher.add_argument("--extra-paths", choices=EXTRA_PATHS, default="always",
                          help="local teachers, with --paths above 1: always decode every path (default: several "
                               "diverse verified paths a question), or until-verified: the greedy path first, then one "
                               "sampled path at a time while none of a question's paths for that thought verifies "
@@ -384,11 +385,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     import json
 
+    from runtime.files import sha256_file
+
     from .build import stats_of_file
     from .dataset_stats import dataset_stats
     from .records import read_records
-    from runtime.files import sha256_file
-
     from .report import print_build_report, print_counts, print_diversity
 
     funnel, counts = stats_of_file(args.file)

@@ -10,6 +10,11 @@ from runtime.thoughts import Thought
 from ..problems import Problem
 
 
+# How a local teacher spends `--paths K` beyond the greedy path: all K at once, or one sampled path at a
+# time while none verifies (see `LlamaCppTeacher`).
+EXTRA_PATHS = ("always", "until-verified")
+
+
 class TeacherError(Exception):
     """The teacher could not answer for this problem (timeout, server error, no gold solution).
     The builder counts it and moves on."""

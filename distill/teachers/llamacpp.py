@@ -14,8 +14,8 @@ problems: the batch decoder reads the examples once and each question once (a pr
 
 `extra_paths="until-verified"` spends fewer tokens: every greedy path first, then one sampled path at a
 time, for a question and thought whose paths so far all fail the builder's check (`distill.verify`),
-each round in one engine call with its own seed. It keeps the same questions a full `--paths K` would
-(at least one of K paths verifies) at about one verified path each; `always` (the default) decodes all
+each round in one engine call with its own seed. A question and thought still gets a verified path
+whenever one of up to K does, as with `always` (the default), but about one each: `always` decodes all
 K, for several diverse verified paths per question.
 """
 
@@ -29,11 +29,10 @@ from runtime.thoughts import STOP_SEQUENCES, Thought, is_looping
 
 from ..problems import Problem
 from ..verify import check_rationale
-from .base import Candidate, TeacherError
+from .base import EXTRA_PATHS, Candidate, TeacherError
 from .prompts import MODES, clean_output, finished, teacher_prompt
 
 DEFAULT_TEMPERATURE = 0.7  # sampled paths when several are asked for at temperature 0
-EXTRA_PATHS = ("always", "until-verified")
 
 
 @dataclass(frozen=True)
