@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="bundles to compare (see below; default: the default student, as `runtime solve` uses it)")
     run.add_argument("--datasets", default="gsm8k,svamp,asdiv,multiarith",
                      help="comma-separated NAME[:SPLIT][=N] (N: first N problems of it); default "
-                          "gsm8k,svamp,asdiv,multiarith, test splits")
+                          "gsm8k,svamp,asdiv,multiarith, test splits. Dev sets for comparing recipes: gsm8k:dev "
+                          "(300 training problems no student from v2 on is trained on), svamp=300, asdiv=300")
     run.add_argument("--modes", default="etd", help="comma-separated from etd,vote,pot,eot,cot (default etd)")
     run.add_argument("--limit", type=int, help="first N problems of each dataset (default all)")
     run.add_argument("--threads", type=int, help="cores each model may use; its process is pinned to them (default: each engine's measured default, llama.cpp all cores, CTranslate2 one)")

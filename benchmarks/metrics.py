@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 
 import numpy as np
@@ -130,3 +131,33 @@ def ratio(value: float | None, base: float | None) -> float | None:
     if value is None or base in (None, 0):
         return None
     return round(value / base, 3)
+
+
+# GSM8K problems by the length of their gold solution: its calculator annotations (<<48/2=24>>).
+STEP_BUCKETS = (("1-2", 1, 2), ("3-4", 3, 4), ("5+", 5, None))
+_ANNOTATION = re.compile(r"<<[^<>]*>>")
+
+
+def solution_steps(solution: str | None) -> int:
+    return len(_ANNOTATION.findall(solution or ""))
+
+
+def step_bucket(steps: int) -> str | None:
+    for name, low, high in STEP_BUCKETS:
+        if steps >= low and (high is None or steps <= high):
+            return name
+    return None  # a solution without annotations
+
+
+def accuracy_by_steps(records: list[dict], steps: dict[str, int]) -> dict:
+    """mode -> bucket -> {n, correct, accuracy}, over the records whose problem id has a step count."""
+    out: dict[str, dict] = {}
+    for mode in dict.fromkeys(r["mode"] for r in records):
+        buckets: dict[str, list[dict]] = {name: [] for name, _, _ in STEP_BUCKETS}
+        for r in records:
+            bucket = step_bucket(steps[r["id"]]) if r["mode"] == mode and r["id"] in steps else None
+            if bucket:
+                buckets[bucket].append(r)
+        if any(buckets.values()):
+            out[mode] = {name: _accuracy_of(rows) for name, rows in buckets.items()}
+    return out

@@ -50,6 +50,9 @@ def build_results(out: Path) -> dict:
             "agreement_with_reference": metrics.agreement(records[target.label], records[reference.label]),
             "confidence": confidence_figures(records[target.label]),
         })
+    steps = gold_steps(config)
+    for row in rows:
+        row["by_steps"] = metrics.accuracy_by_steps(records[row["label"]], steps)
     base = next(r for r in rows if r["reference"])
     for row in rows:
         row["vs_reference"] = versus(row, base)
@@ -64,6 +67,24 @@ def build_results(out: Path) -> dict:
         "files": {"markdown": "results.md",
                   "plots": dict(PLOTS) | (CONFIDENCE_PLOTS if any(r["confidence"] for r in rows) else {})},
     }
+
+
+def gold_steps(config) -> dict[str, int]:
+    """GSM8K problem id -> its gold solution's steps, for the run's GSM8K datasets (none when the data
+    cannot be read: the table is left out)."""
+    from distill.problems import DataError, load_problems
+
+    steps: dict[str, int] = {}
+    for dataset in config.datasets:
+        name, split = dataset.split("/")
+        if name != "gsm8k":
+            continue
+        try:
+            problems = load_problems(name, split, config.data_dir).problems
+        except DataError:
+            return {}
+        steps |= {p.id: metrics.solution_steps(p.solution) for p in problems if p.solution}
+    return steps
 
 
 def confidence_figures(records: list[dict]) -> dict:
@@ -159,6 +180,14 @@ def to_markdown(results: dict) -> str:
             for thought, t in figures["all"]["thoughts"].items():
                 kinds = ", ".join(f"{k} {v}" for k, v in t["failures"].items()) or "–"
                 lines.append(f"| {row['label']} | {mode} | {thought} | {_num(t['accuracy'])} | {t['wrong']} | {kinds} |")
+    stepped = [(row, mode, b) for row in results["targets"] for mode, b in row.get("by_steps", {}).items()]
+    if stepped:
+        names = [name for name, _, _ in metrics.STEP_BUCKETS]
+        lines += ["", "## GSM8K by steps in the gold solution (calculator annotations): accuracy % (problems)", "",
+                  "| model | mode | " + " | ".join(f"{n} steps" for n in names) + " |", "|---|---|" + "---|" * len(names)]
+        for row, mode, buckets in stepped:
+            lines.append(f"| {row['label']} | {mode} | "
+                         + " | ".join(f"{_num(buckets[n]['accuracy'])} ({buckets[n]['n']})" for n in names) + " |")
     lines += ["", "## Speed and memory", "",
               "| model | mode | latency p50 / p90 / p99 s | first token s | decode tok/s | prompt tok/s | solver s "
               "| batch problems/s | batch tok/s | load s | peak RSS MB | on disk MB |",

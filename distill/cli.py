@@ -9,6 +9,7 @@ from pathlib import Path
 from runtime.thoughts import Thought
 
 from .teachers.base import EXTRA_PATHS
+from .train.precision import PRECISIONS
 
 
 class UsageError(Exception):
@@ -136,11 +137,28 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="print one JSON object")
     stats.set_defaults(handler=cmd_stats)
 
+    mixing = data.add_parser(
+        "mix", help="one training file from several record files (teacher paths, gold, sub-questions)",
+        description="Keeps every record of FILES once (duplicates: the same question, thought and rationale up to "
+                    "names and white space) and, from each --fill file, only records for a question and thought no "
+                    "FILE has (gold rationales filling what a teacher did not cover). Ids are renumbered per question "
+                    "and thought; teacher, path, source and parent keep each record's origin. Prints the counts by "
+                    "origin and the output's sha256.",
+        epilog="Example: distill data mix teacher.jsonl sub.jsonl --fill gold.jsonl --out mix.jsonl")
+    mixing.add_argument("files", type=Path, nargs="+", metavar="FILE", help="record files kept whole")
+    mixing.add_argument("--fill", type=Path, action="append", default=[], metavar="FILE",
+                        help="records used only where no FILE covers the question and thought (repeatable)")
+    mixing.add_argument("--out", type=Path, required=True, help="output JSONL file (written atomically)")
+    mixing.add_argument("--json", action="store_true", help="print one JSON object")
+    mixing.set_defaults(handler=cmd_mix)
+
     train = commands.add_parser(
         "train", help="fine-tune a student on ETD data (full or LoRA), with checkpoints and dev evaluation",
         description="Fine-tune a causal LM (SmolLM2, Qwen2.5, Llama, Gemma) or an encoder-decoder (T5, CodeT5) on "
                     "an ETD JSONL file. The loss covers the rationale only. Same command on CPU and GPU; for "
-                    "several GPUs or machines run it under `accelerate launch -m distill.cli train ...`.",
+                    "several processes (GPUs, or CPU processes over gloo) run it under `accelerate launch "
+                    "--multi_gpu --num_processes N -m distill.cli train ...` or `torchrun`: N processes train like "
+                    "one with --grad-accum N. GSM8K's dev problems (gsm8k:dev) are never trained on.",
         epilog="The run folder gets final/ (weights or LoRA adapter + tokenizer), best/ (best dev accuracy), "
                "training.json and train_log.jsonl.",
     )
@@ -150,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="run folder")
     train.add_argument("--epochs", type=float, default=1.0, help="passes over the data (default 1)")
     train.add_argument("--max-steps", type=int, help="optimizer steps (overrides --epochs)")
+    train.add_argument("--train-tokens", type=int, metavar="N",
+                       help="train on about N tokens: the steps follow from the data's mean batch (overrides --epochs; "
+                            "compare recipes at equal tokens)")
     train.add_argument("--batch-size", type=int, default=8, help="examples per micro-batch (default 8)")
     train.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step (default 1)")
     train.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (default 1e-4)")
@@ -160,11 +181,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lora-r", type=int, default=0, help="LoRA rank on all linear layers (0 = full fine-tuning)")
     train.add_argument("--lora-alpha", type=float, help="LoRA alpha (default 2 x rank)")
     train.add_argument("--bits", type=int, choices=[4, 8], help="4/8-bit base through bitsandbytes (QLoRA; CUDA only)")
-    train.add_argument("--bf16", action="store_true", help="bf16 mixed precision (CUDA)")
+    train.add_argument("--precision", choices=PRECISIONS, default="auto",
+                       help="fp32, bf16 autocast, or auto (default): bf16 on CUDA that supports it, fp32 on CPUs "
+                            "without a bf16 matrix unit, else whichever a short measured probe finds faster (logged)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--save-every", type=int, default=200, help="checkpoint every N steps (default 200)")
     train.add_argument("--eval-every", type=int, default=0, help="dev evaluation every M steps (default: at the end)")
-    train.add_argument("--dev-size", type=int, default=32, help="problems held out of training for evaluation (default 32)")
+    train.add_argument("--dev-size", type=int, default=32,
+                       help="dev problems evaluated during training (default 32): the first of gsm8k:dev, whose 300 "
+                            "problems and their derived records are never trained on; data without them holds out a "
+                            "seeded sample of this many")
     train.add_argument("--dev-data", help="evaluate on this JSONL's questions instead of a held-out sample")
     train.add_argument("--eval-max-new-tokens", type=int, default=256)
     train.add_argument("--threads", type=int, help="CPU threads for torch")
@@ -362,8 +388,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     for name in ("batch_size", "grad_accum", "max_length"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
-    if args.max_steps is not None and args.max_steps < 1:
-        raise UsageError("--max-steps must be at least 1")
+    for name in ("max_steps", "train_tokens"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.max_steps is not None and args.train_tokens is not None:
+        raise UsageError("give --max-steps or --train-tokens, not both")
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__})
     with Progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                   TimeRemainingColumn()) as bar:
@@ -376,6 +405,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             summary = train(config, progress=progress)
         except (TrainError, BaseLoadError) as exc:
             raise UsageError(str(exc)) from None
+    if not summary:  # another process of a launched run: the first one reports
+        return 0
+    precision = summary["precision"]
+    print(f"precision {precision['name']} ({precision['reason']}); {summary['padded_share']:.1%} of batch positions padding")
     print(f"{summary['steps']} steps, {summary['tokens_seen']} tokens, {summary['tokens_per_second']} tok/s, "
           f"{summary['wall_seconds']} s; dev accuracy {summary['dev_accuracy']}")
     print(f"wrote {args.out}/final and {args.out}/training.json")
@@ -415,6 +448,34 @@ def cmd_stats(args: argparse.Namespace) -> int:
     print_diversity(diversity)
     if funnel:
         print_build_report(funnel)
+    return 0
+
+
+def cmd_mix(args: argparse.Namespace) -> int:
+    import json
+
+    from runtime.files import sha256_file, write_text_atomic
+
+    from .mix import mix
+    from .records import read_records
+
+    inputs = [path.resolve() for path in args.files + args.fill]
+    if args.out.resolve() in inputs:
+        raise UsageError(f"--out {args.out} is one of the inputs: write the mix to a new file")
+    main = [record for path in args.files for record in read_records(path)]
+    fill = [record for path in args.fill for record in read_records(path)]
+    records, report = mix(main, fill)
+    if not records:
+        raise UsageError("the inputs hold no records")
+    write_text_atomic(args.out, "".join(record.to_json() + "\n" for record in records))
+    summary = report.to_dict() | {"out": str(args.out), "sha256": sha256_file(args.out)}
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    for origin, count in summary["kept"].items():
+        print(f"{origin:<40} {count:>8}")
+    print(f"wrote {summary['records']} records to {args.out} ({summary['duplicates']} duplicates dropped, "
+          f"{summary['fill_not_needed']} fill records not needed); sha256 {summary['sha256']}")
     return 0
 
 

@@ -7,6 +7,7 @@ Hugging Face hub through `datasets`; offline, that is a clear error naming both 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections import Counter
@@ -17,14 +18,23 @@ DATA_DIR_ENV = "ETD_DATA_DIR"
 
 # dataset -> the splits it has locally
 SPLITS: dict[str, tuple[str, ...]] = {
-    "gsm8k": ("train", "test", "train-perturbed"),
+    "gsm8k": ("train", "test", "train-perturbed", "dev"),
     "svamp": ("test",),
     "asdiv": ("test",),
     "multiarith": ("test",),
 }
 
-# Derived splits: built from another split by a function, never stored (see `heldout_variants`).
-DERIVED = {("gsm8k", "train-perturbed"): "train"}
+# Derived splits: built from another split by a function, never stored (see `heldout_variants`, `dev_problems`).
+DERIVED = {("gsm8k", "train-perturbed"): "train", ("gsm8k", "dev"): "train"}
+
+# `gsm8k:dev`: GSM8K training problems held out of every student's training from v2 on, to compare
+# recipes and fit confidence maps without touching a test set. Chosen by a hash of the problem id, so
+# the set does not depend on the file's order or on anything trained; from problem 100 on, so the
+# first problems (the worked examples people and tests try first) stay trainable.
+# The ids are stored (`gsm8k_dev.txt`), so training can leave them out without the dataset at hand.
+DEV_SIZE = 300
+DEV_SALT = "etd-dev-1"
+GSM8K_DEV_FILE = Path(__file__).with_name("gsm8k_dev.txt")
 
 # Hub fallback for online users: dataset -> (repo, config, split map)
 HUB = {
@@ -80,9 +90,11 @@ def load_problems(dataset: str, split: str, data_dir: str | os.PathLike | None =
     if split not in SPLITS[dataset]:
         raise DataError(f"{dataset} has no split {split!r} (it has {', '.join(SPLITS[dataset])})")
     if (dataset, split) in DERIVED:
+        base = load_problems(dataset, DERIVED[(dataset, split)], data_dir)
+        if split == "dev":
+            return LoadResult(problems=dev_problems(base.problems)[:limit], skipped=base.skipped)
         from .perturb import heldout_variants
 
-        base = load_problems(dataset, DERIVED[(dataset, split)], data_dir)
         return LoadResult(problems=heldout_variants(base.problems, limit=limit), skipped=base.skipped)
     root = resolve_data_dir(data_dir)
     if root is None:
@@ -97,6 +109,27 @@ def load_problems(dataset: str, split: str, data_dir: str | os.PathLike | None =
     if limit is not None:
         result.problems = result.problems[:limit]
     return result
+
+
+DEV_FROM = 100
+
+
+def dev_ids(ids: list[str], size: int = DEV_SIZE) -> set[str]:
+    """The `size` problem ids of a training split (in its order) held out as its dev set: from the
+    `DEV_FROM`-th on, those whose salted sha256 comes first."""
+    return set(sorted(ids[DEV_FROM:], key=lambda i: hashlib.sha256(f"{DEV_SALT}:{i}".encode()).hexdigest())[:size])
+
+
+def gsm8k_dev_ids() -> frozenset[str]:
+    """The stored GSM8K dev ids (`dev_ids` of the training split, written once)."""
+    lines = GSM8K_DEV_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+
+
+def dev_problems(train: list[Problem]) -> list[Problem]:
+    """The dev set of GSM8K's training split, in the split's order, as their own source (`gsm8k/dev`)."""
+    held = gsm8k_dev_ids()
+    return [Problem(**(p.to_dict() | {"source": p.source.rsplit("/", 1)[0] + "/dev"})) for p in train if p.id in held]
 
 
 def _local_rows(path: Path):

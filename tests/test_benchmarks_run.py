@@ -117,6 +117,9 @@ def test_markdown_and_plots(run):
         assert f"| {label} | etd | 100.0 |" in markdown
         # pot was read from the etd generations: its thoughts are etd's, listed once
         assert f"| {label} | etd | pot | 100.0 |" in markdown and f"| {label} | pot | pot |" not in markdown
+    # gsm8k/train 0-3 have 2, 2, 3 and 4 calculator steps in their gold solutions
+    assert "## GSM8K by steps in the gold solution" in markdown
+    assert "| bundle-f16 | etd | 100.0 (2) | 100.0 (2) | – (0) |" in markdown
     # A section is a table and its notes (a card quotes it whole); the plots have their own.
     speed = markdown.split("## Speed and memory")[1].split("\n## ")[0]
     assert "Peak RSS is the kernel's count" in speed and "![" not in speed
@@ -334,3 +337,16 @@ def test_run_without_model_measures_the_default_student(data_dir, tmp_path):
     assert [t["label"] for t in run_config["targets"]] == ["smollm2-base-q4_1"]
     assert Path(run_config["targets"][0]["bundle"]) == tmp_path / "home" / "bundles" / "smollm2-base"
     assert json.loads(proc.stdout)
+
+
+def test_gsm8k_steps_are_the_gold_solutions_calculator_annotations():
+    from benchmarks.metrics import accuracy_by_steps, solution_steps, step_bucket
+
+    solution = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nAltogether she sold 48+24 = <<48+24=72>>72 clips.\n#### 72"
+    assert solution_steps(solution) == 2 and solution_steps("no marks") == 0
+    assert [step_bucket(n) for n in (0, 1, 2, 3, 4, 5, 9)] == [None, "1-2", "1-2", "3-4", "3-4", "5+", "5+"]
+    records = [{"id": "a", "mode": "etd", "correct": True}, {"id": "b", "mode": "etd", "correct": False},
+               {"id": "c", "mode": "etd", "correct": True}, {"id": "d", "mode": "etd", "correct": True}]
+    table = accuracy_by_steps(records, {"a": 1, "b": 2, "c": 6})  # d has no count: not in the table
+    assert table == {"etd": {"1-2": {"n": 2, "correct": 1, "accuracy": 50.0}, "3-4": {"n": 0, "correct": 0, "accuracy": None},
+                             "5+": {"n": 1, "correct": 1, "accuracy": 100.0}}}

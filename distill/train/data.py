@@ -94,3 +94,9 @@ def collate(examples: list[Tokenized], pad_id: int, *, encoder_decoder: bool):
         attention[row, :n] = 1
         labels[row, : len(example.labels)] = torch.tensor(example.labels)
     return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
+
+
+def padding_share(lengths: list[int], batches: list[list[int]]) -> float:
+    """The share of a padded batch's positions that are padding, over an epoch's batches."""
+    padded = sum(len(batch) * max(lengths[i] for i in batch) for batch in batches)
+    return 1 - sum(lengths[i] for batch in batches for i in batch) / padded if padded else 0.0

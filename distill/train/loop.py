@@ -1,7 +1,10 @@
 """The training loop: one screen of AdamW, warm-up + cosine, accumulation, clipping, checkpoints.
 
-Runs the same on CPU, one GPU, or several under `accelerate launch` (Accelerate places the model,
-syncs gradients and handles bf16). A checkpoint is written every `save_every` optimizer steps,
+Runs the same on CPU, one GPU, or several processes under `accelerate launch --multi_gpu` or `torchrun`
+(Accelerate places the model and syncs gradients; on a machine without CUDA the processes join over
+gloo). Precision is fp32 or bf16 autocast (`precision.py`: `auto` measures which is faster here). The
+loss logged per step is the mean over its micro-batches and processes, so one process with
+`--grad-accum N` and N processes log the same curve. A checkpoint is written every `save_every` optimizer steps,
 atomically (a temporary folder renamed into place), with the optimizer, scheduler, RNG states and
 the position in the epoch's batch order; `resume=True` continues from it and ends with the same
 weights as a run that was never stopped.
@@ -24,11 +27,15 @@ from runtime.gguf_tools import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 from runtime.models import SHIPPED_MANIFEST
 from runtime.thoughts import FORMAT_VERSION, Thought
 
+from ..problems import gsm8k_dev_ids
 from ..records import read_records
-from .data import collate, epoch_batches, prepare
+from .data import collate, epoch_batches, padding_share, prepare
 from .evaluate import DevProblem, evaluate
 from .loss import can_skip_unlabelled, labelled_positions_loss
 from .model import apply_lora, load_adapter_into, load_base, save_model
+from .precision import PRECISIONS, Precision, choose, measure_step
+
+PRECISION_FILE = "precision.json"
 
 
 class TrainError(Exception):
@@ -42,6 +49,7 @@ class TrainConfig:
     base: str = "smollm2"
     epochs: float = 1.0
     max_steps: int | None = None
+    train_tokens: int | None = None  # or: about this many tokens (recipes compared at equal tokens)
     batch_size: int = 8
     grad_accum: int = 1
     lr: float = 1e-4
@@ -52,7 +60,7 @@ class TrainConfig:
     lora_r: int = 0               # 0: full fine-tuning
     lora_alpha: float | None = None
     bits: int | None = None       # 4 or 8: QLoRA base through bitsandbytes (CUDA only)
-    bf16: bool = False
+    precision: str = "auto"       # auto | fp32 | bf16 (autocast; see precision.py)
     seed: int = 0
     save_every: int = 200
     eval_every: int = 0           # 0: evaluate only at the end
@@ -76,15 +84,25 @@ def _lr_lambda(warmup_steps: int, total: int):
 
 
 def _split_dev(records, config: TrainConfig):
+    """(training records, dev problems evaluated during training). GSM8K's dev problems (`gsm8k:dev`)
+    and everything derived from them (perturbed copies, sub-questions) are never trained on; the
+    first `dev_size` of them are the dev problems, unless `dev_data` names others. Data without
+    them holds out a seeded sample of `dev_size` problems instead."""
+    parent = {id(r): r.problem_id.split("~")[0] for r in records}
+    fixed = gsm8k_dev_ids()
+    train_records = [r for r in records if parent[id(r)] not in fixed]
     if config.dev_data:
         dev_records = list(read_records(config.dev_data))
-        train_records = records
+    elif len(train_records) < len(records):
+        order = sorted(fixed & set(parent.values()), key=lambda i: int(i.rsplit("-", 1)[1]))
+        held = set(order[:config.dev_size])
+        dev_records = [r for r in records if parent[id(r)] in held and "~" not in r.problem_id]
     else:
-        ids = sorted({r.problem_id.split("~")[0] for r in records})
+        ids = sorted(set(parent.values()))
         rng = random.Random(config.seed)
         held = set(rng.sample(ids, min(config.dev_size, max(0, len(ids) - 1))))
-        dev_records = [r for r in records if r.problem_id.split("~")[0] in held and "~" not in r.problem_id]
-        train_records = [r for r in records if r.problem_id.split("~")[0] not in held]
+        dev_records = [r for r in records if parent[id(r)] in held and "~" not in r.problem_id]
+        train_records = [r for r in records if parent[id(r)] not in held]
     seen, dev = set(), []
     for record in dev_records:
         if record.question not in seen:
@@ -93,9 +111,15 @@ def _split_dev(records, config: TrainConfig):
     return train_records, dev
 
 
+def _distributed_launch() -> int:
+    """Processes the launcher started (torchrun, `accelerate launch --multi_gpu`): 1 when run alone."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def train(config: TrainConfig, *, progress=None) -> dict:
     import torch
-    from accelerate import Accelerator
+    from accelerate import Accelerator, PartialState
+    from accelerate.utils import broadcast_object_list
 
     out = Path(config.out)
     try:
@@ -108,8 +132,18 @@ def train(config: TrainConfig, *, progress=None) -> dict:
         torch.set_num_threads(config.threads)
     config.thoughts = sorted({r.thought for r in records}, key=lambda t: ["pot", "eot", "cot"].index(t))
     train_records, dev = _split_dev(records, config)
+    held_out = len({r.problem_id.split("~")[0] for r in records} - {r.problem_id.split("~")[0] for r in train_records})
 
-    accelerator = Accelerator(mixed_precision="bf16" if config.bf16 else "no")
+    if config.precision not in PRECISIONS:
+        raise TrainError(f"unknown precision {config.precision!r} (choose from {', '.join(PRECISIONS)})")
+    # Without CUDA, Accelerate joins launched processes (gloo) only when told the run is on the CPU;
+    # otherwise each would train alone, all writing the same run folder.
+    launched = _distributed_launch()
+    cuda = torch.cuda.is_available()
+    partial = PartialState(cpu=launched > 1 and not cuda)
+    if partial.num_processes != launched:
+        raise TrainError(f"the launcher started {launched} processes but they did not join one run "
+                         f"(Accelerate sees {partial.num_processes})")
     random.seed(config.seed)
     torch.manual_seed(config.seed)
     model, tokenizer, encoder_decoder = load_base(
@@ -128,8 +162,31 @@ def train(config: TrainConfig, *, progress=None) -> dict:
     if not prepared.examples:
         raise TrainError("no training examples left after formatting and truncation")
     lengths = [len(e.input_ids) for e in prepared.examples]
-    batches_per_epoch = math.ceil(len(lengths) / config.batch_size)
-    total = config.max_steps or max(1, math.ceil(batches_per_epoch * config.epochs / config.grad_accum))
+    world = partial.num_processes
+    # Every process takes the same number of batches an epoch (one left waiting would hang the others).
+    batches_per_epoch = math.ceil(len(lengths) / config.batch_size) // world * world
+    if not batches_per_epoch:
+        raise TrainError(f"{len(lengths)} training examples cannot give each of {world} processes a batch")
+    if config.max_steps:
+        total = config.max_steps
+    elif config.train_tokens:  # the steps that read about that many tokens, from the data's mean batch
+        per_step = sum(lengths) / math.ceil(len(lengths) / config.batch_size) * config.grad_accum * world
+        total = max(1, round(config.train_tokens / per_step))
+    else:
+        total = max(1, math.ceil(batches_per_epoch * config.epochs / config.grad_accum / world))
+    padding = padding_share(lengths, epoch_batches(lengths, config.batch_size, config.seed, 0))
+
+    precision = _stored_precision(out, config) if config.resume else None
+    if precision is None:
+        first = collate([prepared.examples[i] for i in epoch_batches(lengths, config.batch_size, config.seed, 0)[0]],
+                        tokenizer.pad_token_id, encoder_decoder=encoder_decoder)
+        decided = [choose(config.precision, cuda=cuda, cuda_bf16=cuda and torch.cuda.is_bf16_supported(),
+                          measure=lambda p: measure_step(model, first, p)) if partial.is_main_process else None]
+        broadcast_object_list(decided)  # every process trains at rank 0's choice
+        precision = decided[0]
+    # Autocast here rather than Accelerate's mixed_precision: that is fixed once per process, and one
+    # process may train several times (feedback rounds, tests) at different precisions.
+    accelerator = Accelerator(mixed_precision="no", cpu=launched > 1 and not cuda)
     warmup_steps = int(config.warmup * total) if config.warmup < 1 else int(config.warmup)
 
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -146,10 +203,15 @@ def train(config: TrainConfig, *, progress=None) -> dict:
     elif checkpoint.exists() or (out / "training.json").exists():
         raise TrainError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    log_path = out / "train_log.jsonl"
-    log = open(log_path, "a", encoding="utf-8")
     main = accelerator.is_main_process
-    rank, world = accelerator.process_index, accelerator.num_processes
+    rank = accelerator.process_index
+    log_path = out / "train_log.jsonl"
+    log = open(log_path, "a", encoding="utf-8") if main else open(os.devnull, "w", encoding="utf-8")
+    if main:
+        write_text_atomic(out / PRECISION_FILE, json.dumps(precision.as_dict()) + "\n")
+        log.write(json.dumps({"precision": precision.as_dict(), "padded_share": round(padding, 4),
+                              "processes": world}) + "\n")
+        log.flush()
     metric = "etd" if len(config.thoughts) > 1 else config.thoughts[0]
     sparse_loss = can_skip_unlabelled(model, encoder_decoder=encoder_decoder, processes=world)
 
@@ -166,27 +228,30 @@ def train(config: TrainConfig, *, progress=None) -> dict:
 
     started = time.perf_counter() - state["seconds"]
     window_tokens, window_start, micro = 0, time.perf_counter(), 0
+    step_loss, step_tokens = 0.0, 0
     while state["step"] < total:
-        batches = epoch_batches(lengths, config.batch_size, config.seed, state["epoch"])[rank::world]
+        batches = epoch_batches(lengths, config.batch_size, config.seed, state["epoch"])[:batches_per_epoch][rank::world]
         while state["batch"] < len(batches) and state["step"] < total:
             indices = batches[state["batch"]]
             batch = collate([prepared.examples[i] for i in indices], tokenizer.pad_token_id, encoder_decoder=encoder_decoder)
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
             boundary = (micro + 1) % config.grad_accum == 0
             with nullcontext() if boundary else accelerator.no_sync(model):
-                if sparse_loss:
-                    with accelerator.autocast():
-                        loss = labelled_positions_loss(model, batch)
-                else:
-                    loss = model(**batch).loss
+                with torch.autocast(accelerator.device.type, dtype=torch.bfloat16, enabled=precision.name == "bf16"):
+                    loss = labelled_positions_loss(model, batch) if sparse_loss else model(**batch).loss
                 accelerator.backward(loss / config.grad_accum)
             micro += 1
             state["batch"] += 1
-            tokens = int(batch["attention_mask"].sum()) + (int((batch["labels"] != -100).sum()) if encoder_decoder else 0)
-            state["tokens"] += tokens * world
-            window_tokens += tokens * world
+            step_loss += loss.item() / config.grad_accum
+            step_tokens += int(batch["attention_mask"].sum()) + (int((batch["labels"] != -100).sum()) if encoder_decoder else 0)
             if not boundary:
                 continue
+            if world > 1:  # the step's loss over every process, and the tokens they all read
+                summed = accelerator.reduce(torch.tensor([step_loss, float(step_tokens)], device=accelerator.device), "sum")
+                step_loss, step_tokens = summed[0].item() / world, int(summed[1].item())
+            state["tokens"] += step_tokens
+            window_tokens += step_tokens
+            logged_loss, step_loss, step_tokens = step_loss, 0.0, 0
             if config.clip:
                 accelerator.clip_grad_norm_(trainable, config.clip)
             optimizer.step()
@@ -198,13 +263,13 @@ def train(config: TrainConfig, *, progress=None) -> dict:
             rate = window_tokens / max(1e-9, now - window_start)
             window_tokens, window_start = 0, now
             if main:
-                entry = {"step": state["step"], "epoch": state["epoch"], "loss": round(loss.item(), 5),
+                entry = {"step": state["step"], "epoch": state["epoch"], "loss": round(logged_loss, 5),
                          "lr": scheduler.get_last_lr()[0], "tokens": state["tokens"], "tokens_per_s": round(rate, 1),
                          "elapsed_s": round(state["seconds"], 1)}
                 log.write(json.dumps(entry) + "\n")
                 log.flush()
                 if progress:
-                    progress(state["step"], total, loss.item(), rate)
+                    progress(state["step"], total, logged_loss, rate)
                 if config.eval_every and state["step"] % config.eval_every == 0 and dev:
                     run_eval()
                 if config.save_every and state["step"] % config.save_every == 0 and state["step"] < total:
@@ -227,17 +292,20 @@ def train(config: TrainConfig, *, progress=None) -> dict:
             "thoughts": config.thoughts,
             "hyperparameters": {k: v for k, v in asdict(config).items() if k not in ("data", "out", "resume", "thoughts")},
             "method": f"lora r={config.lora_r}" if config.lora_r else "full fine-tuning",
+            "precision": precision.as_dict(),
+            "padded_share": round(padding, 4),
             "examples": len(prepared.examples),
             "examples_by_thought": prepared.by_thought,
             "truncated": prepared.truncated,
             "dropped_by_truncation": prepared.dropped,
             "steps": state["step"],
-            "epochs_seen": round(state["step"] * config.grad_accum * config.batch_size * world / len(lengths), 3),
+            "epochs_seen": round(state["step"] * config.grad_accum * world / batches_per_epoch, 3),
             "tokens_seen": state["tokens"],
             "wall_seconds": round(state["seconds"], 1),
             "tokens_per_second": round(state["tokens"] / max(1e-9, state["seconds"]), 1),
             "init": init,
             "dev_problems": len(dev),
+            "held_out_problems": held_out,
             "dev_accuracy": state["last_eval"],
             "best": state["best"],
             "device": str(accelerator.device),
@@ -249,6 +317,15 @@ def train(config: TrainConfig, *, progress=None) -> dict:
     log.close()
     accelerator.end_training()
     return summary
+
+
+def _stored_precision(out: Path, config: TrainConfig) -> Precision | None:
+    """A resumed run keeps the precision it started with (a new probe could choose the other)."""
+    try:
+        stored = Precision(**json.loads((out / PRECISION_FILE).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None
+    return stored if config.precision in ("auto", stored.name) else None
 
 
 def _finished_adapter(path: Path) -> tuple[dict, Path]:

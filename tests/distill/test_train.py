@@ -1,6 +1,7 @@
 """Training for real on tiny students built here, and a short run on the real SmolLM2 base."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -40,7 +41,7 @@ def _losses(run: Path) -> list[float]:
 def _memorise(data, base, run, steps, lr):
     return train(TrainConfig(data=str(data), out=str(run), base=str(base), max_steps=steps, batch_size=8, lr=lr,
                              warmup=10, dev_data=str(data), max_length=512, save_every=0, eval_max_new_tokens=200,
-                             threads=2))
+                             threads=2, precision="fp32"))
 
 
 def test_tiny_causal_lm_memorises_and_solves(memorise_set, tmp_path):
@@ -82,7 +83,7 @@ def test_resume_ends_with_the_same_weights(memorise_set, tmp_path):
     data, tokenizer, _ = memorise_set
     base = make_llama(tmp_path / "base", tokenizer, hidden=64)
     common = dict(data=str(data), base=str(base), max_steps=14, batch_size=4, grad_accum=2, lr=1e-3, warmup=3,
-                  dev_size=0, save_every=5, threads=2)
+                  dev_size=0, save_every=5, threads=2, precision="fp32")
     train(TrainConfig(out=str(tmp_path / "whole"), **common))
 
     def stop_at_seven(step, total, loss, rate):
@@ -100,7 +101,7 @@ def test_resume_ends_with_the_same_weights(memorise_set, tmp_path):
     assert whole.keys() == cut.keys()
     for name in whole:
         assert torch.allclose(whole[name], cut[name], atol=1e-6), name
-    steps = [e["step"] for e in map(json.loads, (tmp_path / "cut" / "train_log.jsonl").read_text().splitlines())]
+    steps = [e["step"] for e in map(json.loads, (tmp_path / "cut" / "train_log.jsonl").read_text().splitlines()) if "step" in e]
     assert steps[-1] == 14
 
 
@@ -135,6 +136,8 @@ def test_bad_input_is_one_line(memorise_set, tmp_path):
         (["--data", str(old)], "thought format"),
         (["--data", str(data), "--base", str(tmp_path / "no-model")], "cannot load base"),
         (["--data", str(data), "--batch-size", "0"], "--batch-size"),
+        (["--data", str(data), "--max-steps", "3", "--train-tokens", "900"], "not both"),
+        (["--data", str(data), "--precision", "fp16"], "invalid choice"),
     ]
     for args, message in cases:
         proc = subprocess.run([*DISTILL, *args, "--out", str(tmp_path / "run")], capture_output=True, timeout=300)
@@ -267,7 +270,7 @@ def test_init_continues_a_lora_run_from_its_adapter(memorise_set, tmp_path):
         assert torch.equal(a[name], b[name]), name
     assert second["init"]["run"] == str(tmp_path / "first")
     assert second["init"]["steps"] == first["steps"] == 3 and second["init"]["epochs"] == 1
-    epochs = {json.loads(line)["epoch"] for line in (tmp_path / "second" / "train_log.jsonl").read_text().splitlines()}
+    epochs = {e["epoch"] for e in map(json.loads, (tmp_path / "second" / "train_log.jsonl").read_text().splitlines()) if "step" in e}
     assert epochs == {1}
 
 
@@ -312,3 +315,116 @@ def test_init_refuses_what_it_cannot_continue(memorise_set, tmp_path):
             train(TrainConfig(out=str(tmp_path / f"bad{i}"), init=str(tmp_path / "first"), **common | change))
     with pytest.raises(TrainError, match="not a finished LoRA run .* or a shipped student"):
         train(TrainConfig(out=str(tmp_path / "bad"), lora_r=4, init=str(tmp_path / "nothing"), **common))
+
+
+def test_precision_choice():
+    from distill.train import precision
+
+    def never(_):
+        raise AssertionError("no probe needed")
+
+    assert precision.choose("fp32", cuda=False, measure=never).name == "fp32"
+    assert precision.choose("auto", cuda=True, cuda_bf16=True, measure=never).name == "bf16"
+    assert precision.choose("auto", cuda=True, cuda_bf16=False, measure=never).name == "fp32"
+    original = precision.cpu_has_bf16_unit
+    try:
+        precision.cpu_has_bf16_unit = lambda: False
+        assert precision.choose("auto", cuda=False, measure=never).name == "fp32"
+        precision.cpu_has_bf16_unit = lambda: True
+        slightly = precision.choose("auto", cuda=False, measure={"fp32": 100.0, "bf16": 110.0}.get)
+        assert slightly.name == "fp32" and slightly.bf16_tokens_per_s == 110.0  # under the margin
+        assert precision.choose("auto", cuda=False, measure={"fp32": 100.0, "bf16": 240.0}.get).name == "bf16"
+    finally:
+        precision.cpu_has_bf16_unit = original
+    with pytest.raises(ValueError):
+        precision.choose("fp16", cuda=False)
+
+
+def test_padding_share():
+    from distill.train.data import epoch_batches, padding_share
+
+    assert padding_share([2, 4, 3], [[0, 1], [2]]) == pytest.approx(1 - 9 / 11)
+    lengths = [5, 100] * 40
+    grouped = padding_share(lengths, epoch_batches(lengths, 4, 0, 0))
+    assert grouped == 0.0  # length-grouped batches: each holds one length here
+    assert padding_share(lengths, [list(range(i, i + 4)) for i in range(0, 80, 4)]) > 0.4
+
+
+def test_auto_precision_is_measured_once_and_kept_on_resume(memorise_set, tmp_path, monkeypatch):
+    import distill.train.loop as loop
+    from distill.train import precision
+
+    data, tokenizer, _ = memorise_set
+    base = make_llama(tmp_path / "base", tokenizer, hidden=64)
+    monkeypatch.setattr(precision, "cpu_has_bf16_unit", lambda: True)
+    probes = []
+    monkeypatch.setattr(loop, "measure_step", lambda model, batch, p: probes.append(p) or {"fp32": 100.0, "bf16": 250.0}[p])
+    common = dict(data=str(data), base=str(base), max_steps=4, batch_size=4, dev_size=0, save_every=2, threads=2)
+
+    def stop_at_three(step, total, loss, rate):
+        if step == 3:
+            raise _Stop()
+
+    with pytest.raises(_Stop):
+        train(TrainConfig(out=str(tmp_path / "run"), **common), progress=stop_at_three)
+    assert probes == ["fp32", "bf16"]
+    monkeypatch.setattr(loop, "measure_step", lambda *a: pytest.fail("a resumed run measured again"))
+    summary = train(TrainConfig(out=str(tmp_path / "run"), resume=True, **common))
+    assert summary["precision"]["name"] == "bf16" and summary["precision"]["fp32_tokens_per_s"] == 100.0
+    assert "2.50x" in summary["precision"]["reason"]
+    first = json.loads((tmp_path / "run" / "train_log.jsonl").read_text().splitlines()[0])
+    assert first["precision"]["name"] == "bf16" and 0 <= first["padded_share"] < 1
+
+
+def test_two_processes_log_the_loss_curve_of_one_with_accumulation(memorise_set, tmp_path):
+    """`accelerate launch --multi_gpu` on a CPU machine: two processes joined over gloo, each taking
+    every other batch, train like one process accumulating two batches a step."""
+    data, tokenizer, _ = memorise_set
+    base = make_llama(tmp_path / "base", tokenizer, hidden=64)
+    args = ["--base", str(base), "--data", str(data), "--max-steps", "8", "--batch-size", "4", "--dev-size", "0",
+            "--save-every", "0", "--threads", "1", "--lr", "3e-3", "--warmup", "2", "--precision", "fp32"]
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29517",
+              "-m", "distill.cli", "train"]
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
+    two = subprocess.run(launch + args + ["--out", str(tmp_path / "two")], capture_output=True, text=True, timeout=600, env=env)
+    assert two.returncode == 0, two.stderr[-2000:]
+    one = subprocess.run(DISTILL + args + ["--grad-accum", "2", "--out", str(tmp_path / "one")], capture_output=True,
+                         text=True, timeout=600, env=env)
+    assert one.returncode == 0, one.stderr[-2000:]
+    info = json.loads((tmp_path / "two" / "training.json").read_text())
+    assert info["processes"] == 2 and info["steps"] == 8
+    curve_two, curve_one = _losses(tmp_path / "two"), _losses(tmp_path / "one")
+    assert len(curve_two) == len(curve_one) == 8 and curve_two[-1] < curve_two[0]
+    assert curve_two == pytest.approx(curve_one, rel=1e-4)
+    assert info["tokens_seen"] == json.loads((tmp_path / "one" / "training.json").read_text())["tokens_seen"]
+
+
+def test_gsm8k_dev_problems_and_their_derived_records_are_never_trained_on():
+    from distill.records import Record
+    from distill.train.loop import _split_dev
+
+    def record(problem, thought="pot"):
+        return Record(id=f"{problem}:{thought}:0", source="gsm8k/train", question=f"Q {problem}", thought=thought,
+                      rationale="ans = 1", answer=1.0, gold=1.0, teacher="gold")
+
+    # gsm8k-train-103 and -110 are dev problems; -0 and -1 are not
+    records = [record("gsm8k-train-0"), record("gsm8k-train-103"), record("gsm8k-train-103", "eot"),
+               record("gsm8k-train-103~s1"), record("gsm8k-train-103~p0"), record("gsm8k-train-110"), record("gsm8k-train-1")]
+    train_records, dev = _split_dev(records, TrainConfig(data="d", out="o", dev_size=1))
+    assert [r.id for r in train_records] == ["gsm8k-train-0:pot:0", "gsm8k-train-1:pot:0"]
+    assert [d.question for d in dev] == ["Q gsm8k-train-103"]  # the first dev_size of them, originals only
+    _, dev = _split_dev(records, TrainConfig(data="d", out="o", dev_size=32))
+    assert [d.question for d in dev] == ["Q gsm8k-train-103", "Q gsm8k-train-110"]
+    # data without GSM8K dev problems: a seeded sample is held out, as before
+    other = [record(f"toy-{i}") for i in range(5)]
+    train_records, dev = _split_dev(other, TrainConfig(data="d", out="o", dev_size=2))
+    assert len(dev) == 2 and len(train_records) == 3
+
+
+def test_train_tokens_sets_the_steps_for_about_that_many_tokens(memorise_set, tmp_path):
+    data, tokenizer, _ = memorise_set
+    base = make_llama(tmp_path / "base", tokenizer, hidden=64)
+    summary = train(TrainConfig(data=str(data), out=str(tmp_path / "run"), base=str(base), train_tokens=6000, batch_size=4,
+                                dev_size=0, save_every=0, threads=2, precision="fp32"))
+    assert 1 < summary["steps"] and abs(summary["tokens_seen"] - 6000) < 0.25 * 6000
