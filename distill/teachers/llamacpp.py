@@ -113,11 +113,13 @@ class LlamaCppTeacher:
             out[index] += [Candidate(ask.thought, text, path=path, shown_answer=ask.shown_answer) for path, text in paths]
         return out
 
-    def _write(self, asks: list[_Ask]) -> list[list[tuple[int, str]]]:
+    def _write(self, asks: list[_Ask], groups: list[int] | None = None) -> list[list[tuple[int, str]]]:
         """(path, rationale) per ask: `paths_for(thought)` paths, the first greedy (see `extra_paths`).
         A question's thoughts and paths go to the engine next to each other, so they share the examples
         and the question in the prefix tree; one call keeps `batch_size` sequences decoding, a
-        finished slot refilled at once."""
+        finished slot refilled at once. `groups`: asks with the same number are kept only together
+        (a sub-question needs every thought verified), so with `until-verified` none gets more paths
+        once one of them has used all its paths without a verified one."""
         options = dict(max_tokens=self.max_tokens, stop=list(STOP_SEQUENCES),
                        until=lambda text: finished(text) or is_looping(text))
         written: list[list[tuple[int, str]]] = [[] for _ in asks]
@@ -141,6 +143,9 @@ class LlamaCppTeacher:
                 written[number].append((path, text))
                 if ask.gold is None or check_rationale(ask.thought, text, ask.question, ask.gold, ask.shown_answer)[1]:
                     open_asks.append(number)
+            if groups is not None:
+                lost = {groups[n] for n in open_asks if path + 1 >= self.paths_for(asks[n].thought)}
+                open_asks = [n for n in open_asks if groups[n] not in lost]
         return written
 
     def _account(self, generations: list) -> list:
@@ -182,7 +187,7 @@ class LlamaCppTeacher:
                     prompt = teacher_prompt(question, thought, thoughts, target.solution, subquestions.RATIONALE_EXAMPLES)
                     second.append((number, _Ask(thought, prompt, question, target.value, True)))
         written: dict = {}
-        for (number, ask), paths in zip(second, self._write([ask for _, ask in second])):
+        for (number, ask), paths in zip(second, self._write([ask for _, ask in second], [number for number, _ in second])):
             written[(number, ask.thought)] = paths
         out: list[list[Candidate]] = [[] for _ in problems]
         for number, ((index, target), question) in enumerate(zip(jobs, questions)):

@@ -209,3 +209,35 @@ def test_until_verified_needs_a_local_teacher(tmp_path):
                              "openai", "--paths", "3", "--extra-paths", "until-verified", "--limit", "1",
                              "--out", str(tmp_path / "o.jsonl")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "needs a local teacher" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_until_verified_stops_a_sub_question_once_one_thought_has_run_out():
+    """A sub-question is kept only when every thought verifies: once its PoT has failed both paths, the
+    EoT's third path would be thrown away, so it is not decoded."""
+    from runtime.engines.base import Generation
+
+    from distill.teachers.llamacpp import LlamaCppTeacher, _Ask
+
+    class Wrong:
+        batch_size, seed = 4, 0
+
+        def __init__(self):
+            self.calls = []
+
+        def decode_together(self, prompts, temperatures, seed=None, **_):
+            self.calls.append(len(prompts))
+            return [Generation(text="ans = 1" if p == "pot" else "x = 1\nans = x", prompt_tokens=1, tokens=3,
+                               seconds=0.0, first_token_s=None) for p in prompts]
+
+    def teacher():
+        made = object.__new__(LlamaCppTeacher)
+        made.engine, made.max_tokens, made.tokens, made.temperature = Wrong(), 64, 0, 0.0
+        made.paths, made.extra_paths = {Thought.POT: 2, Thought.EOT: 3}, "until-verified"
+        made.timing = {"prompt_tokens": 0, "generated": 0, "seconds": 0.0}
+        return made
+
+    question = "Ann buys 5 packs of 4 cards. How many cards does she buy?"
+    asks = [_Ask(Thought.POT, "pot", question, 20.0, False), _Ask(Thought.EOT, "eot", question, 20.0, False)]
+    apart, together = teacher(), teacher()
+    assert [len(p) for p in apart._write(asks)] == [2, 3] and apart.engine.calls == [2, 2, 1]
+    assert [len(p) for p in together._write(asks, [0, 0])] == [2, 2] and together.engine.calls == [2, 2]
