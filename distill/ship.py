@@ -78,8 +78,9 @@ def ship(run: Path, out: Path, *, name: str, which: str = "best", quantizations:
     if (out / SHIPPED_MANIFEST).exists() and not force:
         raise ShipError(f"{out} already ships a student: pass --force to replace it")
     extraction = None
-    if lora and rank is None and 2 * sum(a.size for a in read_safetensors(folder / ADAPTER_WEIGHTS).values()) <= SIZE_LIMIT:
-        tensors = {key: value.astype(np.float16) for key, value in read_safetensors(folder / ADAPTER_WEIGHTS).items()}
+    trained = read_safetensors(folder / ADAPTER_WEIGHTS) if lora and rank is None else {}
+    if trained and 2 * sum(a.size for a in trained.values()) <= SIZE_LIMIT:
+        tensors = {key: value.astype(np.float16) for key, value in trained.items()}
         config_text = (folder / ADAPTER_CONFIG).read_text()
     else:
         from .extract import extract_run
