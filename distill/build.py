@@ -186,8 +186,10 @@ def _generate(problems: list[Problem], teacher: Teacher, thoughts: list[Thought]
             except TeacherError as exc:
                 outcomes = [exc] * len(chunk)
             share = (time.perf_counter() - began) / len(chunk)
-            for problem, outcome in zip(chunk, outcomes):
-                yield problem, outcome, share
+            # A teacher replaying a transcript reports what each problem cost when it was written.
+            seconds = list(getattr(teacher, "last_seconds", None) or []) or [share] * len(chunk)
+            for problem, outcome, spent in zip(chunk, outcomes, seconds):
+                yield problem, outcome, spent
         return
     workers = max(1, int(getattr(teacher, "concurrency", 1)))
     if workers == 1:

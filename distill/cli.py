@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--data-dir", help="local data directory (default $ETD_DATA_DIR, else the hub)")
     build.add_argument("--perturb", type=int, default=0, metavar="K", help="add K number-perturbed copies of each verified PoT/EoT problem")
     build.add_argument("--seed", type=int, default=0, help="seed for perturbation and sampling (default 0)")
+    build.add_argument("--transcript", type=Path, metavar="DIR",
+                       help="keep the teacher's outputs in DIR (gzipped, small enough to commit) and reuse them: "
+                            "problems it holds are replayed through the solver instead of asking the teacher, so a "
+                            "labelling continues on another machine from a checked-in DIR (local and openai teachers)")
     teacher = build.add_argument_group("openai / llamacpp / local teachers")
     teacher.add_argument("--base-url", help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL or https://api.openai.com/v1)")
     teacher.add_argument("--model", help="model name (openai; default $OPENAI_MODEL) or GGUF path (llamacpp)")
@@ -257,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     ship.add_argument("--which", default="best", choices=["best", "final"], help="checkpoint to ship (default best, else final)")
     ship.add_argument("--quantizations", default="q8_0", help="GGUF types the runtime builds (default q8_0)")
     ship.add_argument("--force", action="store_true", help="replace a student already shipped there")
+    ship.add_argument("--keep-previous", metavar="NAME",
+                      help="keep the student shipped there now reachable as NAME (copied to students/NAME beside "
+                           "the folder, e.g. runtime/students/smollm2-etd-v1; `runtime solve --model NAME`), then "
+                           "replace it")
     ship.add_argument("--rank", type=int, metavar="R",
                       help="ship a rank-R extraction of the run's weight updates (default: a LoRA adapter that fits "
                            "ships as it is; a full fine-tuning run or a larger adapter at the smallest rank reaching "
@@ -355,6 +363,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     problems = iter_limit(loaded.problems[args.skip:], args.limit)
     refuse = _test_overlap(args.data_dir) if args.subquestions else None
     teacher = make_teacher(args)
+    if args.transcript:
+        teacher = _transcribed(teacher, args)
     with Progress(TextColumn("[bold]building"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[kept]}"),
                   TimeRemainingColumn(), transient=True) as progress:
         task = progress.add_task("build", total=len(problems), kept="")
@@ -372,6 +382,27 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(teacher.throughput())
     print(f"wrote {args.out}")
     return 0
+
+
+def _transcribed(teacher, args: argparse.Namespace):
+    from .teachers.transcript import TranscribedTeacher, Transcript, TranscriptError
+
+    if args.teacher == "gold":
+        raise UsageError("--transcript is for model teachers (the gold teacher is rebuilt in seconds)")
+
+    def per_thought(value):
+        return {t.value: v for t, v in value.items()} if isinstance(value, dict) else value
+
+    # What the outputs depend on must match to reuse them; the rest may change between runs and is logged.
+    identity = {"teacher": args.teacher if args.teacher != "llamacpp" else f"llamacpp:{Path(args.model).name}",
+                "dataset": args.dataset, "split": args.split, "thoughts": [t.value for t in args.thoughts],
+                "teacher_mode": per_thought(args.teacher_mode), "subquestions": args.subquestions}
+    settings = {"paths": per_thought(args.paths), "extra_paths": args.extra_paths, "temperature": args.temperature,
+                "max_tokens": args.max_tokens, "seed": args.seed, "batch": args.batch}
+    try:
+        return TranscribedTeacher(teacher, Transcript(args.transcript, identity, settings))
+    except TranscriptError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _test_overlap(data_dir: str | None, n: int = 8):
@@ -538,7 +569,7 @@ def cmd_ship(args: argparse.Namespace) -> int:
         raise UsageError("--fidelity is a share: above 0, at most 1")
     try:
         manifest = ship(args.run, args.out, name=args.name, which=args.which, quantizations=types, force=args.force,
-                        rank=args.rank, fidelity=args.fidelity)
+                        rank=args.rank, fidelity=args.fidelity, keep=args.keep_previous)
     except ShipError as exc:
         raise UsageError(str(exc)) from None
     extraction = manifest.get("extraction")

@@ -1,0 +1,182 @@
+"""A teacher's outputs, kept compressed in a folder so a long labelling survives losing its run folder.
+
+Labelling GSM8K's train split with a local teacher takes tens of CPU hours, more than any one
+machine lives. `TranscribedTeacher` wraps any teacher: problems the transcript already holds are
+answered from it (with the teacher seconds they cost then), the others go to the teacher and their
+candidates are added. The folder is small enough to commit (gzipped shards of the teacher's text
+only; no question or solution of the dataset is stored), so the same `distill data build` command
+on a fresh machine replays it through the solver in minutes and goes on where it stopped.
+
+Layout: `transcript.json` (what the outputs depend on: teacher, dataset, split, thoughts, modes,
+sub-questions; and the history of the other settings) and `part-NNNN.jsonl.gz`, one JSON line per
+problem. A shard is full at `SHARD_SIZE` problems and never changes after; only the last one is
+rewritten, atomically, after each teacher call.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from runtime.files import write_bytes_atomic, write_text_atomic
+from runtime.thoughts import Thought
+
+from ..problems import Problem
+from .base import Candidate, TeacherError
+
+SHARD_SIZE = 512
+CONFIG = "transcript.json"
+
+
+class TranscriptError(Exception):
+    """The folder is not a transcript of this teacher and data (the outputs would not be its own)."""
+
+
+def _candidate_to_dict(candidate: Candidate) -> dict:
+    data: dict = {"thought": candidate.thought.value, "text": candidate.text}
+    if candidate.path:
+        data["path"] = candidate.path
+    if candidate.shown_answer:
+        data["shown_answer"] = True
+    if candidate.question is not None:
+        data.update(question=candidate.question, gold=candidate.gold, suffix=candidate.suffix)
+    return data
+
+
+def _candidate_from_dict(data: dict) -> Candidate:
+    return Candidate(Thought(data["thought"]), str(data["text"]), path=int(data.get("path", 0)),
+                     shown_answer=bool(data.get("shown_answer", False)), question=data.get("question"),
+                     gold=data.get("gold"), suffix=str(data.get("suffix", "")))
+
+
+class Transcript:
+    """id -> (candidates, seconds) read from a folder; `add` writes the newest shard atomically."""
+
+    def __init__(self, folder: Path, identity: dict, settings: dict):
+        self.folder = Path(folder)
+        self.entries: dict[str, dict] = {}
+        self.shards: list[list[str]] = []  # problem ids per shard, in writing order
+        config_path = self.folder / CONFIG
+        if config_path.exists():
+            try:
+                config = json.loads(config_path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise TranscriptError(f"{config_path}: not a transcript ({exc})") from None
+            if config.get("identity") != identity:
+                differ = sorted(k for k in set(identity) | set(config.get("identity", {}))
+                                if identity.get(k) != config.get("identity", {}).get(k))
+                raise TranscriptError(f"{self.folder} holds another teacher's or data's outputs "
+                                      f"(differs in {', '.join(differ)}); choose another --transcript")
+            self._read_shards()
+            history = config.get("history", [])
+        elif self.folder.exists() and any(self.folder.iterdir()):
+            raise TranscriptError(f"{self.folder} exists and is not a transcript (no {CONFIG}); choose another --transcript")
+        else:
+            history = []
+        if not history or history[-1]["settings"] != settings:
+            history.append({"from_problem": len(self.entries), "settings": settings})
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(config_path, json.dumps({"identity": identity, "history": history}, indent=1) + "\n")
+
+    def _read_shards(self) -> None:
+        for path in sorted(self.folder.glob("part-*.jsonl.gz")):
+            ids = []
+            try:
+                lines = gzip.decompress(path.read_bytes()).decode("utf-8").splitlines()
+            except (OSError, EOFError, UnicodeDecodeError) as exc:
+                raise TranscriptError(f"{path}: unreadable ({exc}); restore it from git") from None
+            for line in lines:
+                entry = json.loads(line)
+                self.entries[entry["id"]] = entry
+                ids.append(entry["id"])
+            self.shards.append(ids)
+
+    def get(self, problem_id: str) -> tuple[list[Candidate], float] | None:
+        entry = self.entries.get(problem_id)
+        if entry is None:
+            return None
+        return [_candidate_from_dict(c) for c in entry["candidates"]], float(entry.get("seconds", 0.0))
+
+    def add(self, items: list[tuple[str, list[Candidate], float]]) -> None:
+        """Store (problem id, candidates, teacher seconds) and rewrite the shards that changed."""
+        changed = set()
+        for problem_id, candidates, seconds in items:
+            if problem_id in self.entries:
+                continue
+            if not self.shards or len(self.shards[-1]) >= SHARD_SIZE:
+                self.shards.append([])
+            self.shards[-1].append(problem_id)
+            changed.add(len(self.shards) - 1)
+            self.entries[problem_id] = {"id": problem_id, "seconds": round(seconds, 3),
+                                        "candidates": [_candidate_to_dict(c) for c in candidates]}
+        for index in sorted(changed):
+            text = "".join(json.dumps(self.entries[i], ensure_ascii=False) + "\n" for i in self.shards[index])
+            # mtime=0: the same outputs give the same bytes, so git sees no change in a full shard
+            write_bytes_atomic(self.folder / f"part-{index:04d}.jsonl.gz",
+                               gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0))
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+class TranscribedTeacher:
+    """A teacher whose outputs are read from, and added to, a `Transcript`."""
+
+    def __init__(self, teacher, transcript: Transcript):
+        self.teacher, self.transcript = teacher, transcript
+        self.name = teacher.name
+        self.concurrency = 1
+        self.workers = max(1, int(getattr(teacher, "concurrency", 1)))
+        # A batching teacher's own call size; a concurrent one gets a window of requests at once.
+        self.problems_per_call = int(getattr(teacher, "problems_per_call", 0)) or self.workers * 4
+        self.last_seconds: list[float] = []  # per problem of the last call: the teacher seconds it cost
+        self.replayed = 0
+
+    def generate(self, problem: Problem, thoughts: list[Thought]) -> list[Candidate]:
+        return self.generate_many([problem], thoughts)[0]
+
+    def generate_many(self, problems: list[Problem], thoughts: list[Thought]) -> list:
+        """Candidates per problem (or a TeacherError for a problem the teacher failed on; failures are
+        not stored, so a rerun asks again)."""
+        known = {p.id: self.transcript.get(p.id) for p in problems}
+        missing = [p for p in problems if known[p.id] is None]
+        fresh: dict[str, object] = {}
+        share = 0.0
+        if missing:
+            began = time.perf_counter()
+            if hasattr(self.teacher, "generate_many"):
+                try:
+                    outcomes = self.teacher.generate_many(missing, thoughts)
+                except TeacherError as exc:
+                    outcomes = [exc] * len(missing)
+            else:
+                def ask(problem: Problem):
+                    try:
+                        return self.teacher.generate(problem, thoughts)
+                    except TeacherError as exc:
+                        return exc
+
+                with ThreadPoolExecutor(max_workers=self.workers) as pool:
+                    outcomes = list(pool.map(ask, missing))
+            share = (time.perf_counter() - began) / len(missing)
+            fresh = {p.id: o for p, o in zip(missing, outcomes)}
+            self.transcript.add([(p.id, o, share) for p, o in zip(missing, outcomes) if not isinstance(o, TeacherError)])
+        results, self.last_seconds = [], []
+        for problem in problems:
+            if known[problem.id] is not None:
+                candidates, seconds = known[problem.id]
+                self.replayed += 1
+                results.append(candidates)
+                self.last_seconds.append(seconds)
+            else:
+                results.append(fresh[problem.id])
+                self.last_seconds.append(share)
+        return results
+
+    def throughput(self) -> str:
+        inner = self.teacher.throughput() if hasattr(self.teacher, "throughput") else ""
+        replayed = f"{self.replayed} problems replayed from {self.transcript.folder}" if self.replayed else ""
+        return "; ".join(part for part in (replayed, inner) if part)
