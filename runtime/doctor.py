@@ -215,7 +215,8 @@ def check_confidence(folder: Path) -> Check:
     from .confidence import load_calibration
     from .models import shipped_student
 
-    calibration = load_calibration(folder, load_manifest(folder), shipped_student())
+    manifest = load_manifest(folder)
+    calibration = load_calibration(folder, manifest, shipped_student(manifest.name))
     if calibration is None:
         return Check("confidence", "info", "no calibration for these weights: confidence is the share of sampled "
                                            "paths that agree (`benchmarks calibrate` fits one)", {"calibrated": False})

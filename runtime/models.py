@@ -23,6 +23,9 @@ BASE_BUNDLE = "smollm2-base"
 # A trained student ships as a LoRA adapter (+ shipped.json) here; the bundle is built from it.
 SHIPPED = Path(__file__).parent / "shipped"
 SHIPPED_MANIFEST = "shipped.json"
+# Students shipped before the default stay reachable by name, each in a folder of this name beside the
+# shipped one (`runtime/students/smollm2-etd-v1/`, put there by `distill ship --keep-previous`).
+EARLIER = "students"
 
 
 def home() -> Path:
@@ -48,34 +51,56 @@ def resolve_model(model: str | None, *, log=lambda message: None) -> Path:
     raise BundleError(f"no bundle {model!r}: not a folder, and not in {bundles_dir()} (`runtime models` lists them)")
 
 
-def shipped_student() -> Path | None:
-    """The folder of the trained adapter this installation ships (or `$ETD_STUDENT_ADAPTER`), if any."""
-    folder = Path(os.environ.get("ETD_STUDENT_ADAPTER") or SHIPPED)
-    return folder if (folder / SHIPPED_MANIFEST).is_file() else None
+def _default_folder() -> Path:
+    return Path(os.environ.get("ETD_STUDENT_ADAPTER") or SHIPPED)
+
+
+def shipped_student(name: str | None = None) -> Path | None:
+    """The folder of a trained adapter this installation ships, if any: the default student's
+    (`runtime/shipped`, or `$ETD_STUDENT_ADAPTER`), or by `name` an earlier student's."""
+    default = _default_folder()
+    default = default if (default / SHIPPED_MANIFEST).is_file() else None
+    if name is None or (default is not None and _student_name(default) == name):
+        return default
+    earlier = _default_folder().parent / EARLIER / name
+    return earlier if name in earlier_students() else None
+
+
+def _student_name(folder: Path) -> str:
+    try:
+        return json.loads((folder / SHIPPED_MANIFEST).read_text())["name"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise BundleError(f"{folder / SHIPPED_MANIFEST} is unreadable ({exc}); reinstall etd-tutor") from None
+
+
+def earlier_students() -> list[str]:
+    """Names of the students shipped before the default one and kept beside it."""
+    root = _default_folder().parent / EARLIER
+    if not root.is_dir():
+        return []
+    return sorted(folder.name for folder in root.iterdir()
+                  if (folder / SHIPPED_MANIFEST).is_file() and _student_name(folder) == folder.name)
 
 
 def default_bundle_name() -> str:
     shipped = shipped_student()
-    if shipped is None:
-        return BASE_BUNDLE
-    try:
-        return json.loads((shipped / SHIPPED_MANIFEST).read_text())["name"]
-    except (OSError, json.JSONDecodeError, KeyError) as exc:
-        raise BundleError(f"{shipped / SHIPPED_MANIFEST} is unreadable ({exc}); reinstall etd-tutor") from None
+    return BASE_BUNDLE if shipped is None else _student_name(shipped)
 
 
 def packaged_bundles() -> list[str]:
-    """Bundles this installation can build from packaged parts: the base, and the shipped student."""
+    """Bundles this installation can build from packaged parts: the shipped student (the default),
+    the earlier students kept by name, and the untuned base."""
     default = default_bundle_name()
-    return [BASE_BUNDLE] if default == BASE_BUNDLE else [default, BASE_BUNDLE]
+    earlier = [name for name in earlier_students() if name not in (default, BASE_BUNDLE)]
+    return [default, *earlier] + ([BASE_BUNDLE] if default != BASE_BUNDLE else [])
 
 
 def ensure_packaged(name: str, *, log=lambda message: None) -> Path:
     """A packaged bundle, built on first use: the shipped student (base GGUF + adapter, merged and
-    quantized with numpy and llama.cpp, no torch) or the untuned base (kept reachable by name once a
-    student ships, to compare with)."""
+    quantized with numpy and llama.cpp, no torch), an earlier student kept by name, or the untuned base
+    (kept reachable by name once a student ships, to compare with)."""
     folder = bundles_dir() / name
-    shipped = shipped_student() if name != BASE_BUNDLE else None
+    shipped = shipped_student(name) if name != BASE_BUNDLE else None
     if _is_current(folder, shipped):
         return folder
     if (folder / MANIFEST).is_file():

@@ -95,7 +95,7 @@ class Student:
             ensure_runs(folder, manifest, engine=engine, quantization=quantization, log=log)
         loaded = open_engine(folder, manifest, engine=engine, quantization=quantization, threads=threads, seed=seed)
         return cls(folder, manifest, loaded, few_shot=manifest.source.get("trained") is False,
-                   calibration=load_calibration(folder, manifest, shipped_student()))
+                   calibration=load_calibration(folder, manifest, shipped_student(manifest.name)))
 
     def prompt(self, question: str, thought: Thought) -> str:
         return few_shot_prompt(question, thought) if self.few_shot else format_prompt(question, thought)

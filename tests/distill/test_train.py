@@ -195,6 +195,18 @@ def test_ship_a_smollm2_lora_run_and_refuse_others(memorise_set, tmp_path):
     # A second ship needs --force; a run on another base cannot ship.
     again = subprocess.run([*SHIP, str(run), "--name", "x", "--out", str(shipped)], capture_output=True, text=True)
     assert again.returncode == 2 and "--force" in again.stderr
+    # --keep-previous replaces it and keeps the one shipped before under its own name, beside the folder.
+    first = (shipped / "adapter_model.safetensors").read_bytes()
+    same = subprocess.run([*SHIP, str(run), "--name", "smollm2-test", "--out", str(shipped), "--keep-previous",
+                           "smollm2-test"], capture_output=True, text=True)
+    assert same.returncode == 2 and "own name" in same.stderr
+    kept = subprocess.run([*SHIP, str(run), "--name", "smollm2-test-v2", "--out", str(shipped), "--keep-previous",
+                           "smollm2-test-v1", "--which", "final"], capture_output=True, text=True)
+    assert kept.returncode == 0, kept.stderr[-800:]
+    earlier = tmp_path / "students" / "smollm2-test-v1"
+    assert json.loads((earlier / "shipped.json").read_text())["name"] == "smollm2-test-v1"
+    assert (earlier / "adapter_model.safetensors").read_bytes() == first
+    assert json.loads((shipped / "shipped.json").read_text())["name"] == "smollm2-test-v2"
     tiny_run = tmp_path / "tiny"
     base = make_llama(tmp_path / "base", tokenizer, hidden=64)
     train(TrainConfig(data=str(data), out=str(tiny_run), base=str(base), max_steps=1, batch_size=4, lora_r=4,

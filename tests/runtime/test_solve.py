@@ -361,3 +361,24 @@ def test_shipped_adapter_becomes_the_default_student(tmp_path):
     third = run("solve", "Tom has 5 apples and buys 7 more. How many?", "--mode", "pot", "--max-tokens", "8",
                 "--json", env=env, timeout=600)
     assert "building" not in third.stderr.decode() and "changed" not in third.stderr.decode()
+
+    # A new student ships with `--keep-previous`: the one it replaces stays reachable under its own name,
+    # built from its own adapter, and the confidence map fitted for it goes with it.
+    from distill.ship import keep_previous
+
+    (shipped / "confidence.json").write_text('{"fitted_for": "v1"}')
+    earlier = keep_previous(shipped, "smollm2-test-etd-v1")
+    assert earlier == tmp_path / "students" / "smollm2-test-etd-v1"
+    assert (earlier / "confidence.json").read_text() == '{"fitted_for": "v1"}'
+    v1_sha = sha256_file(shipped / "adapter_model.safetensors")
+    save_file({k: v * 3 if "lora_B" in k else v for k, v in weights.items()}, shipped / "adapter_model.safetensors")
+    listing = json.loads(run("models", "--json", env=env).stdout)
+    assert listing["default"] == "smollm2-test-etd"
+    assert listing["packaged"] == ["smollm2-test-etd", "smollm2-test-etd-v1", "smollm2-base"]
+    old = run("solve", "Tom has 5 apples and buys 7 more. How many?", "--model", "smollm2-test-etd-v1", "--mode", "pot",
+              "--max-tokens", "8", "--json", env=env, timeout=600)
+    assert json.loads(old.stdout)["model"] == "smollm2-test-etd-v1", old.stderr.decode()[-500:]
+    kept = json.loads((bundle.parent / "smollm2-test-etd-v1" / "student.json").read_text())
+    assert kept["source"]["source"] == str(earlier) and kept["source"]["source_sha256"] == v1_sha
+    with pytest.raises(Exception, match="another student"):
+        keep_previous(shipped, "smollm2-test-etd-v1")  # the name is taken by other weights
