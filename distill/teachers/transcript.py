@@ -29,6 +29,7 @@ from .base import Candidate, TeacherError
 
 SHARD_SIZE = 512
 CONFIG = "transcript.json"
+LOCK = ".lock"  # ignored by git
 
 
 class TranscriptError(Exception):
@@ -72,13 +73,14 @@ class Transcript:
                                       f"(differs in {', '.join(differ)}); choose another --transcript")
             self._read_shards()
             history = config.get("history", [])
-        elif self.folder.exists() and any(self.folder.iterdir()):
+        elif self.folder.exists() and any(p.name != LOCK for p in self.folder.iterdir()):
             raise TranscriptError(f"{self.folder} exists and is not a transcript (no {CONFIG}); choose another --transcript")
         else:
             history = []
         if not history or history[-1]["settings"] != settings:
             history.append({"from_problem": len(self.entries), "settings": settings})
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock(self.folder)
         write_text_atomic(config_path, json.dumps({"identity": identity, "history": history}, indent=1) + "\n")
 
     def _read_shards(self) -> None:
@@ -120,6 +122,28 @@ class Transcript:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def close(self) -> None:
+        """Let another build open the folder (the lock also goes when the process ends)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+
+def _lock(folder: Path):
+    """Held while the transcript is open: two builds adding to one folder would overwrite each other's
+    newest shard. The kernel drops it when the process ends, killed or not."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        return None
+    handle = open(folder / LOCK, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise TranscriptError(f"{folder} is in use by another build; wait for it or stop it") from None
+    return handle
 
 
 class TranscribedTeacher:
@@ -175,6 +199,11 @@ class TranscribedTeacher:
                 results.append(fresh[problem.id])
                 self.last_seconds.append(share)
         return results
+
+    def close(self) -> None:
+        self.transcript.close()
+        if hasattr(self.teacher, "close"):
+            self.teacher.close()
 
     def throughput(self) -> str:
         inner = self.teacher.throughput() if hasattr(self.teacher, "throughput") else ""

@@ -49,20 +49,23 @@ class NoTeacher(BatchTeacher):
 def test_a_transcript_rebuilds_the_same_dataset_without_the_teacher(data_dir, tmp_path):
     problems = load_problems("gsm8k", "train", data_dir).problems[:30]
     folder = tmp_path / "transcript"
-    first = build(problems, TranscribedTeacher(BatchTeacher(flaky=True), Transcript(folder, IDENTITY, SETTINGS)),
-                  THOUGHTS, tmp_path / "a.jsonl")
+    def transcribed(teacher):
+        transcribed.last = TranscribedTeacher(teacher, Transcript(folder, IDENTITY, SETTINGS))
+        return transcribed.last
+
+    first = build(problems, transcribed(BatchTeacher(flaky=True)), THOUGHTS, tmp_path / "a.jsonl")
+    transcribed.last.close()
     assert first.teacher_errors  # failures are counted, not stored: a rerun asks again
     failed = [p for p in problems if int(p.id.rsplit("-", 1)[1]) % 7 == 3]
 
     # A fresh machine: no run folder, only the transcript. Only the failed problems go to the teacher.
     again = BatchTeacher()
-    second = build(problems, TranscribedTeacher(again, Transcript(folder, IDENTITY, SETTINGS)), THOUGHTS,
-                   tmp_path / "b.jsonl")
+    second = build(problems, transcribed(again), THOUGHTS, tmp_path / "b.jsonl")
+    transcribed.last.close()
     assert again.asked == [p.id for p in failed]
     assert second.by_thought["pot"].to_dict() != first.by_thought["pot"].to_dict()  # the retried ones now count
     # Once everything is in, rebuilding asks nobody and gives the same bytes, funnel and teacher time.
-    third = build(problems, TranscribedTeacher(NoTeacher(), Transcript(folder, IDENTITY, SETTINGS)), THOUGHTS,
-                  tmp_path / "c.jsonl")
+    third = build(problems, transcribed(NoTeacher()), THOUGHTS, tmp_path / "c.jsonl")
     assert (tmp_path / "c.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
     assert (tmp_path / "c.jsonl.progress").read_bytes() == (tmp_path / "b.jsonl.progress").read_bytes()
     assert third.teacher_seconds == pytest.approx(second.teacher_seconds)
@@ -79,6 +82,7 @@ def test_full_shards_never_change(tmp_path):
     full = (tmp_path / "part-0000.jsonl.gz").read_bytes()
     transcript.add([("last", [Candidate(Thought.EOT, "x = 1\nans = x", path=1)], 2.5)])
     assert (tmp_path / "part-0000.jsonl.gz").read_bytes() == full
+    transcript.close()
     reread = Transcript(tmp_path, IDENTITY, {"paths": 3})
     assert len(reread) == SHARD_SIZE + 1
     candidates, seconds = reread.get("last")
@@ -88,7 +92,7 @@ def test_full_shards_never_change(tmp_path):
 
 
 def test_another_teachers_transcript_is_refused(data_dir, tmp_path):
-    Transcript(tmp_path / "t", IDENTITY, SETTINGS)
+    Transcript(tmp_path / "t", IDENTITY, SETTINGS).close()
     with pytest.raises(TranscriptError, match="differs in teacher"):
         Transcript(tmp_path / "t", {**IDENTITY, "teacher": "local:other"}, SETTINGS)
     (tmp_path / "mine").mkdir()
@@ -100,3 +104,14 @@ def test_another_teachers_transcript_is_refused(data_dir, tmp_path):
     err = proc.stderr.decode()
     assert proc.returncode == 2 and "is not a transcript" in err and "Traceback" not in err, err
     assert (tmp_path / "mine" / "notes.txt").read_text() == "precious"
+
+
+def test_two_builds_cannot_write_one_transcript(tmp_path):
+    first = Transcript(tmp_path / "t", IDENTITY, SETTINGS)
+    code = ("import sys; from distill.teachers.transcript import Transcript, TranscriptError\n"
+            f"try:\n    Transcript({str(tmp_path / 't')!r}, {IDENTITY!r}, {SETTINGS!r})\n"
+            "except TranscriptError as exc:\n    print(exc); sys.exit(3)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3 and "in use by another build" in proc.stdout
+    first.close()
+    Transcript(tmp_path / "t", IDENTITY, SETTINGS).close()  # free again
