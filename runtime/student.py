@@ -14,7 +14,7 @@ One object serves the CLI, the tutor and the benchmarks.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .bundle import Manifest, open_bundle
@@ -188,26 +188,13 @@ class Student:
             # etd decides on each thought's first sample; the next thought is asked only where the
             # ones so far gave no plausible answer (select_etd's rule, so lazy and full agree).
             pending = [q for q in pending if not select_etd(first_samples(results[q], runs[q])).settled]
-        # The paths come after the greedy answer, in a call of their own: decoded in the same forward passes
-        # as it, the greedy answer itself could change (llama.cpp's batched sums round differently), and
-        # `--confidence off` must give the same answer, only faster.
-        sampled: list[list[ThoughtRun]] = [[] for _ in questions]
-        if rate:
-            count, stored_temperature = self.paths
-            sampling_started = time.perf_counter()
-            sampled = self.sample_paths(questions, paths=paths or count, temperature=path_temperature or stored_temperature,
-                                        max_tokens=min(max_tokens, PATH_MAX_TOKENS))
-            generation_s += time.perf_counter() - sampling_started
         total_s = time.perf_counter() - started
         solutions = []
-        for question, question_runs, question_results, paths_run in zip(questions, runs, results, sampled):
+        for question, question_runs, question_results in zip(questions, runs, results):
             if mode == "etd":
                 selection = select_etd(first_samples(question_results, question_runs))
             else:
                 selection = select_vote(question_results)
-            rated = None
-            if confidence and mode == "etd":
-                rated = assess(selection.answer, [SolverResult.from_dict(r.result) for r in paths_run], self.calibration)
             firsts = [r.first_token_s for r in question_runs if r.first_token_s is not None]
             timings = {"load_s": round(self.engine.load_seconds, 4),
                        "first_token_s": round(min(firsts), 4) if firsts else None,
@@ -218,13 +205,38 @@ class Student:
                 thought=selection.thought.value if selection.thought else None, reason=selection.reason,
                 thoughts=question_runs, timings=timings, model=self.manifest.name, engine=self.engine.name,
                 error=None if selection.answer is not None else selection.reason,
-                confidence=rated.value if rated else None, verdict=rated.verdict if rated else None,
-                distribution=rated.distribution if rated else [],
-                confidence_detail={"calibrated": rated.calibrated, "paths": rated.paths, "features": rated.features}
-                if rated else None,
-                samples=paths_run,
             ))
+        if rate:
+            solutions = self.rate(solutions, paths=paths, path_temperature=path_temperature, max_tokens=max_tokens)
         return solutions
+
+    def rate(self, solutions: list[Solution], *, paths: int | None = None, path_temperature: float | None = None,
+             max_tokens: int = 320) -> list[Solution]:
+        """The etd solutions with their confidence: sampled paths drawn for each question (one engine
+        call), run by the solver and rated against the answer (`runtime.confidence`). Timings grow by
+        the sampling. A caller can show the answer first and rate it after (the tutor does).
+
+        The paths come after the greedy answer, in a call of their own: decoded in the same forward
+        passes as it, the greedy answer itself could change (llama.cpp's batched sums round
+        differently), and `--confidence off` must give the same answer, only faster."""
+        if not solutions:
+            return []
+        count, stored_temperature = self.paths
+        started = time.perf_counter()
+        sampled = self.sample_paths([s.question for s in solutions], paths=paths or count,
+                                    temperature=path_temperature or stored_temperature,
+                                    max_tokens=min(max_tokens, PATH_MAX_TOKENS))
+        spent = time.perf_counter() - started
+        rated_solutions = []
+        for solution, paths_run in zip(solutions, sampled):
+            rated = assess(solution.answer, [SolverResult.from_dict(r.result) for r in paths_run], self.calibration)
+            timings = dict(solution.timings, generation_s=round(solution.timings["generation_s"] + spent, 4),
+                           total_s=round(solution.timings["total_s"] + spent, 4))
+            rated_solutions.append(replace(
+                solution, timings=timings, confidence=rated.value, verdict=rated.verdict,
+                distribution=rated.distribution, samples=paths_run,
+                confidence_detail={"calibrated": rated.calibrated, "paths": rated.paths, "features": rated.features}))
+        return rated_solutions
 
     def close(self) -> None:
         self.engine.close()

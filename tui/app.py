@@ -98,6 +98,7 @@ class TutorApp(App):
         self.solution: Solution | None = None
         self.history: list[HistoryEntry] = []
         self.way = 0  # which of the solution's distinct verified paths "another way" shows
+        self.rating = False  # the shown answer's sampled paths are still being drawn
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -230,8 +231,12 @@ class TutorApp(App):
             def streamed(thought: Thought, text: str) -> None:
                 self.call_from_thread(self.query_one(f"#panel-{thought.value}", ThoughtPanel).show_text, text)
 
-            # Every view, to teach; and sampled paths, so the tutor knows when it does not know.
-            solution = self.student.solve(question, mode=mode, on_text=streamed, lazy=False, confidence=True)
+            # Every view, to teach, shown as soon as it is there; then sampled paths, so the tutor knows
+            # when it does not know (in etd: the answer waits for them no longer than it takes to decode it).
+            solution = self.student.solve(question, mode=mode, on_text=streamed, lazy=False)
+            if mode == "etd" and solution.answer is not None:
+                self.call_from_thread(self.show, solution, rating=True)
+                solution = self.student.rate([solution])[0]
         except Exception as exc:  # the engine failed: say so, keep the app alive
             self.call_from_thread(self.failed, f"{type(exc).__name__}: {exc}")
             return
@@ -241,8 +246,9 @@ class TutorApp(App):
         self.query_one("#answer", Static).update("")
         self.notify(f"Could not solve: {message}", severity="error", timeout=8)
 
-    def show(self, solution: Solution) -> None:
-        self.solution, self.way = solution, 0
+    def show(self, solution: Solution, rating: bool = False) -> None:
+        """`rating`: the sampled paths are still being drawn; the verdict follows with a second call."""
+        self.solution, self.way, self.rating = solution, 0, rating
         answer = self.query_one("#answer", Static)
         if solution.answer is None:
             answer.update("No answer: none of the thoughts worked out")
@@ -251,13 +257,17 @@ class TutorApp(App):
         else:
             answer.update(f"Answer: {format_number(solution.answer)}")
         answer.set_class(solution.answer is None or solution.verdict == "no answer", "failed")
-        rating = self.query_one("#confidence", Static)
-        if solution.verdict is not None:
-            rating.update(f"{solution.verdict.capitalize()}: confidence {solution.confidence:.2f}. {describe_attempts(solution)}")
+        rating_line = self.query_one("#confidence", Static)
+        if rating:
+            rating_line.update("Checking how sure the student is: a few more attempts at this problem ...")
+        elif solution.verdict is not None:
+            rating_line.update(f"{solution.verdict.capitalize()}: confidence {solution.confidence:.2f}. {describe_attempts(solution)}")
         else:
-            rating.update("")
+            rating_line.update("")
         for verdict in ("sure", "unsure", "no answer"):
-            rating.set_class(solution.verdict == verdict, verdict.replace(" ", "-"))
+            rating_line.set_class(solution.verdict == verdict, verdict.replace(" ", "-"))
+        if rating:
+            return  # the panels, steps and history follow with the verdict
         self.query_one("#another", Static).update("Press F6 for another way to this problem.")
         reason = f"{solution.mode}: {solution.reason}"
         if self.show_timings:
@@ -301,6 +311,9 @@ class TutorApp(App):
             return
         if self.solution is None or self.solution.answer is None:
             label.update("Solve a problem first.")
+            return
+        if self.rating:
+            label.update("The student is still checking how sure it is of its answer; check again in a moment.")
             return
         label.update(check_answer(self.solution, mine))
 

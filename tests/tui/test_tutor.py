@@ -23,7 +23,7 @@ async def solve(pilot, question: str):
     await pilot.press("enter")
     for _ in range(300):
         await pilot.pause(0.05)
-        if app.solution is not None and app.solution.question == " ".join(question.split()):
+        if app.solution is not None and app.solution.question == " ".join(question.split()) and not app.rating:
             await pilot.pause()
             return app.solution
     raise AssertionError("no solution appeared")
@@ -139,6 +139,47 @@ async def test_an_unsure_student_never_calls_the_learners_right_answer_wrong(stu
         # Its own answer, checked by the learner, is not confirmed either: it is unsure of it.
         said = await check(pilot, solution.answer)
         assert "not sure of it" in said and not said.startswith("Correct")
+
+
+async def test_the_answer_shows_before_its_verdict_and_is_not_judged_meanwhile(student):
+    """etd shows the greedy answer as soon as it is decoded; the sampled paths follow. While they are
+    drawn, "check my answer" says the student is still checking, never right or wrong."""
+    import threading
+
+    bundle, problems = student
+    release = threading.Event()
+
+    def slow_rating(name):
+        opened = calibrated("sure")(name)
+        rate = opened.rate
+        opened.rate = lambda solutions, **kwargs: (release.wait(30), rate(solutions, **kwargs))[1]
+        return opened
+
+    app = TutorApp(model=str(bundle), open_student=slow_rating, show_timings=False)
+    async with app.run_test(size=(110, 34)) as pilot:
+        app.query_one("#question").value = problems[0].question
+        app.query_one("#question").focus()
+        await pilot.press("enter")
+        for _ in range(300):
+            await pilot.pause(0.05)
+            if app.rating:
+                break
+        assert app.rating and text_of(app, "#answer") == f"Answer: {int(problems[0].answer)}"
+        assert text_of(app, "#confidence").startswith("Checking how sure the student is")
+        assert "still checking" in await check(pilot, problems[0].answer + 5)
+        release.set()
+        solution = await solve_wait(pilot)
+        assert solution.verdict == "sure" and text_of(app, "#confidence").startswith("Sure: confidence")
+        assert "Let's compare step 1" in await check(pilot, problems[0].answer + 5)
+
+
+async def solve_wait(pilot):
+    for _ in range(300):
+        await pilot.pause(0.05)
+        if not pilot.app.rating:
+            await pilot.pause()
+            return pilot.app.solution
+    raise AssertionError("the verdict never came")
 
 
 async def test_another_way_walks_through_distinct_verified_paths(student):
