@@ -14,13 +14,17 @@ def make_app(student_bundle, **kwargs):
     return TutorApp(model=str(bundle), open_student=lambda name: Student.open(name), show_timings=False, **kwargs)
 
 
-async def solve(pilot, question: str):
-    app = pilot.app
-    app.solution = None
-    field = app.query_one("#question")
+async def submit(pilot, question: str) -> None:
+    field = pilot.app.query_one("#question")
     field.value = question
     field.focus()
     await pilot.press("enter")
+
+
+async def solve(pilot, question: str):
+    app = pilot.app
+    app.solution = None
+    await submit(pilot, question)
     for _ in range(300):
         await pilot.pause(0.05)
         if app.solution is not None and app.solution.question == " ".join(question.split()) and not app.rating:
@@ -157,9 +161,7 @@ async def test_the_answer_shows_before_its_verdict_and_is_not_judged_meanwhile(s
 
     app = TutorApp(model=str(bundle), open_student=slow_rating, show_timings=False)
     async with app.run_test(size=(110, 34)) as pilot:
-        app.query_one("#question").value = problems[0].question
-        app.query_one("#question").focus()
-        await pilot.press("enter")
+        await submit(pilot, problems[0].question)
         for _ in range(300):
             await pilot.pause(0.05)
             if app.rating:
@@ -211,9 +213,7 @@ async def test_engine_error_is_a_notification_and_the_app_keeps_working(student)
 
     app = TutorApp(model=str(bundle), open_student=flaky, show_timings=False)
     async with app.run_test(size=(100, 30)) as pilot:
-        app.query_one("#question").value = problems[2].question
-        app.query_one("#question").focus()
-        await pilot.press("enter")
+        await submit(pilot, problems[2].question)
         for _ in range(100):
             await pilot.pause(0.05)
             if any("Could not solve" in n.message for n in app._notifications):
