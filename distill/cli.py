@@ -398,11 +398,32 @@ def _transcribed(teacher, args: argparse.Namespace):
                 "dataset": args.dataset, "split": args.split, "thoughts": [t.value for t in args.thoughts],
                 "teacher_mode": per_thought(args.teacher_mode), "subquestions": args.subquestions}
     settings = {"paths": per_thought(args.paths), "extra_paths": args.extra_paths, "temperature": args.temperature,
-                "max_tokens": args.max_tokens, "seed": args.seed, "batch": args.batch}
+                "max_tokens": args.max_tokens, "seed": args.seed, "batch": args.batch,
+                "prompts": _prompt_fingerprint(teacher, args.thoughts)}
     try:
         return TranscribedTeacher(teacher, Transcript(args.transcript, identity, settings))
     except TranscriptError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _prompt_fingerprint(teacher, thoughts) -> str | None:
+    """A hash of the prompts the teacher is given, rendered for one fixed problem: a transcript's
+    history then shows where a change of prompts split the run."""
+    import hashlib
+
+    from .problems import Problem
+
+    if not hasattr(teacher, "prompt"):
+        return None
+    sample = Problem("fingerprint", "none", "Ann has 3 apples and buys 4 more. How many apples does she have now?",
+                     7.0, "Ann has 3+4=<<3+4=7>>7 apples.\n#### 7")
+    parts = [teacher.prompt(sample, thought, thoughts) for thought in thoughts]
+    if getattr(teacher, "subquestions", False):
+        from . import subquestions
+
+        parts += [subquestions.question_prompt(sample, target) for target in subquestions.targets(sample)]
+        parts.append(repr(subquestions.RATIONALE_EXAMPLES))
+    return hashlib.sha256("\n\0".join(parts).encode()).hexdigest()[:16]
 
 
 def _test_overlap(data_dir: str | None, n: int = 8):
