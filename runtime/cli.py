@@ -202,9 +202,18 @@ def cmd_solve(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     try:
         if questions is None:
+            # A reader at a terminal gets the answer as soon as it is decoded; the sampled paths that rate
+            # it take longer (seconds on a small board), so their verdict follows on the next line.
+            rate = args.confidence == "on" and args.mode == "etd"
+            early = rate and not args.json
             solution = student.solve(args.question, mode=args.mode, samples=args.samples, max_tokens=args.max_tokens,
-                                     lazy=not args.all_thoughts, confidence=args.confidence == "on", paths=args.paths)
-            print(json.dumps(solution.to_dict(), ensure_ascii=False) if args.json else _human(solution))
+                                     lazy=not args.all_thoughts, confidence=rate and not early, paths=args.paths)
+            if early and solution.answer is not None:
+                print(_answer_line(solution), flush=True)
+                solution = student.rate([solution], paths=args.paths, max_tokens=args.max_tokens)[0]
+                print(_human(solution, answer_shown=True))
+            else:
+                print(json.dumps(solution.to_dict(), ensure_ascii=False) if args.json else _human(solution))
             return EXIT_OK if solution.answer is not None else EXIT_NO_ANSWER
         return _solve_batch(student, questions, args)
     except (QuestionError, EngineError) as exc:
@@ -213,15 +222,22 @@ def cmd_solve(args: argparse.Namespace) -> int:
         student.close()
 
 
-def _human(solution) -> str:
+def _answer_line(solution) -> str:
     from .thoughts import format_number
 
+    return f"answer: {format_number(solution.answer)}"
+
+
+def _human(solution, answer_shown: bool = False) -> str:
+    """What `runtime solve` prints; `answer_shown`: the answer line went out already (before the verdict)."""
     lines = []
     if solution.answer is not None:
-        guess = " (a guess: the student cannot answer this reliably)" if solution.verdict == "no answer" else ""
-        lines.append(f"answer: {format_number(solution.answer)}{guess}")
+        guess = "a guess: the student cannot answer this reliably" if solution.verdict == "no answer" else ""
+        if not answer_shown:
+            lines.append(_answer_line(solution) + (f" ({guess})" if guess else ""))
         if solution.verdict is not None:
-            lines.append(f"confidence: {solution.confidence:.2f} ({solution.verdict}): {describe_paths(solution)}")
+            lines.append(f"confidence: {solution.confidence:.2f} ({solution.verdict}): {describe_paths(solution)}"
+                         + (f"; the answer above is {guess}" if answer_shown and guess else ""))
         lines.append(f"why: {solution.mode}: {solution.reason}")
         winner = next((r for r in solution.thoughts if r.thought == solution.thought), None)
         if winner:

@@ -81,6 +81,25 @@ def test_human_output_shows_answer_then_thought(student):
     assert proc.returncode == 0 and out[0] == f"answer: {int(problems[1].answer)}" and out[2] == "--- pot ---"
 
 
+def test_human_output_gives_the_answer_before_the_sampled_paths_rate_it(student, capsys, monkeypatch):
+    """etd with confidence: the answer line is out (flushed) before the sampled paths are drawn."""
+    from runtime.cli import main
+    from runtime.student import Student
+
+    bundle, problems = student
+    rate, seen_before_rating = Student.rate, []
+
+    def watched(self, solutions, **kwargs):
+        seen_before_rating.append(capsys.readouterr().out)
+        return rate(self, solutions, **kwargs)
+
+    monkeypatch.setattr(Student, "rate", watched)
+    assert main(["solve", problems[1].question, "--model", str(bundle), "--max-tokens", "128"]) == 0
+    rest = capsys.readouterr().out.splitlines()
+    assert seen_before_rating == [f"answer: {int(problems[1].answer)}\n"]
+    assert rest[0].startswith("confidence: ") and "of 8 sampled paths agree" in rest[0] and rest[1].startswith("why: etd")
+
+
 def test_samples_vote(student):
     bundle, problems = student
     proc = run("solve", problems[2].question, "--model", str(bundle), "--mode", "vote", "--samples", "2", "--json")
