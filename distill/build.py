@@ -27,6 +27,7 @@ from .problems import Problem
 from .records import Record, RecordError, parse_record
 from .subquestions import SOURCE_SUFFIX, check_question
 from .teachers.base import Candidate, Teacher, TeacherError
+from .teachers.transcript import Transcript
 from .verify import check_rationale
 
 STAGES = ("generated", "parsed", "executed", "correct", "kept")
@@ -66,6 +67,7 @@ class BuildStats:
     problems: int = 0
     teacher_errors: Counter = field(default_factory=Counter)
     resumed: int = 0   # problems found finished from an earlier run
+    replayed: int = 0  # problems answered from a transcript instead of the teacher
     teacher_seconds: float = 0.0  # wall time the teacher spent, summed over finished problems
     subquestion_targets: int = 0  # sub-questions asked for (a --subquestions build)
     subquestions_kept: int = 0    # of them, kept with every thought verified
@@ -99,9 +101,11 @@ def build(
     seed: int = 0,
     on_problem: Callable[[BuildStats], None] | None = None,
     refuse_question: Callable[[str], str | None] | None = None,
+    transcript: Transcript | None = None,
 ) -> BuildStats:
     """`refuse_question`: a further check of questions the teacher writes (sub-questions), giving a
-    failure name (e.g. "test overlap") or None."""
+    failure name (e.g. "test overlap") or None. `transcript`: the teacher's earlier outputs, replayed
+    instead of asking it again; what it newly writes is added."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     stats = BuildStats()
@@ -109,7 +113,7 @@ def build(
     stats.resumed = len(done)
     todo = [p for p in problems if p.id not in done]
     with open(out, "a", encoding="utf-8") as records_file, open(progress_path(out), "a", encoding="utf-8") as progress_file:
-        for problem, outcome, seconds in _generate(todo, teacher, thoughts):
+        for problem, outcome, seconds in _generate(todo, teacher, thoughts, transcript, stats):
             records, entry = _verify(problem, outcome, thoughts, teacher.name, seen, refuse_question)
             entry["seconds"] = round(seconds, 3)
             if perturb_copies and records:
@@ -164,9 +168,31 @@ def _resume(out: Path, stats: BuildStats) -> tuple[set[str], set]:
     return set(done), seen
 
 
-def _generate(problems: list[Problem], teacher: Teacher, thoughts: list[Thought]) -> Iterator[tuple[Problem, object, float]]:
-    """(problem, candidates or TeacherError, teacher seconds) in problem order. A batched teacher's
-    wall time is shared equally by the problems of its call."""
+def _generate(problems: list[Problem], teacher: Teacher, thoughts: list[Thought], transcript: Transcript | None = None,
+              stats: BuildStats | None = None) -> Iterator[tuple[Problem, object, float]]:
+    """(problem, candidates or TeacherError, teacher seconds) in problem order. With a transcript,
+    problems it holds are replayed (with the seconds they cost when written) and only the others go
+    to the teacher, whose outputs are added; failures are not stored, so a rerun asks again."""
+    if transcript is None:
+        yield from _ask(problems, teacher, thoughts)
+        return
+    size = int(getattr(teacher, "problems_per_call", 0)) or max(1, int(getattr(teacher, "concurrency", 1))) * 4
+    for start in range(0, len(problems), size):
+        chunk = problems[start:start + size]
+        known = {p.id: transcript.get(p.id) for p in chunk}
+        fresh = {p.id: (outcome, seconds)
+                 for p, outcome, seconds in _ask([p for p in chunk if known[p.id] is None], teacher, thoughts)}
+        transcript.add([(pid, outcome, seconds) for pid, (outcome, seconds) in fresh.items()
+                        if not isinstance(outcome, TeacherError)])
+        for problem in chunk:
+            if known[problem.id] is not None and stats is not None:
+                stats.replayed += 1
+            yield (problem, *(known[problem.id] or fresh[problem.id]))
+
+
+def _ask(problems: list[Problem], teacher: Teacher, thoughts: list[Thought]) -> Iterator[tuple[Problem, object, float]]:
+    """The teacher's answers in problem order. A batched teacher's wall time is shared equally by the
+    problems of its call."""
 
     def ask(problem: Problem):
         start = time.perf_counter()
@@ -186,10 +212,8 @@ def _generate(problems: list[Problem], teacher: Teacher, thoughts: list[Thought]
             except TeacherError as exc:
                 outcomes = [exc] * len(chunk)
             share = (time.perf_counter() - began) / len(chunk)
-            # A teacher replaying a transcript reports what each problem cost when it was written.
-            seconds = list(getattr(teacher, "last_seconds", None) or []) or [share] * len(chunk)
-            for problem, outcome, spent in zip(chunk, outcomes, seconds):
-                yield problem, outcome, spent
+            for problem, outcome in zip(chunk, outcomes):
+                yield problem, outcome, share
         return
     workers = max(1, int(getattr(teacher, "concurrency", 1)))
     if workers == 1:

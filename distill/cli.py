@@ -363,8 +363,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     problems = iter_limit(loaded.problems[args.skip:], args.limit)
     refuse = _test_overlap(args.data_dir) if args.subquestions else None
     teacher = make_teacher(args)
-    if args.transcript:
-        teacher = _transcribed(teacher, args)
+    transcript = _transcript(teacher, args) if args.transcript else None
     with Progress(TextColumn("[bold]building"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[kept]}"),
                   TimeRemainingColumn(), transient=True) as progress:
         task = progress.add_task("build", total=len(problems), kept="")
@@ -374,9 +373,11 @@ def cmd_build(args: argparse.Namespace) -> int:
             progress.update(task, completed=stats.problems, kept=f"kept {kept}")
 
         stats = build(problems, teacher, args.thoughts, args.out, perturb_copies=args.perturb, seed=args.seed,
-                      on_problem=on_problem, refuse_question=refuse)
+                      on_problem=on_problem, refuse_question=refuse, transcript=transcript)
     if stats.resumed:
         print(f"resumed: {stats.resumed} problems were already done")
+    if stats.replayed:
+        print(f"replayed: {stats.replayed} problems from {args.transcript} without asking the teacher")
     print_build_report(stats)
     if hasattr(teacher, "throughput") and teacher.throughput():
         print(teacher.throughput())
@@ -384,8 +385,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _transcribed(teacher, args: argparse.Namespace):
-    from .teachers.transcript import TranscribedTeacher, Transcript, TranscriptError
+def _transcript(teacher, args: argparse.Namespace):
+    from .teachers.transcript import Transcript, TranscriptError
 
     if args.teacher == "gold":
         raise UsageError("--transcript is for model teachers (the gold teacher is rebuilt in seconds)")
@@ -401,7 +402,7 @@ def _transcribed(teacher, args: argparse.Namespace):
                 "max_tokens": args.max_tokens, "seed": args.seed, "batch": args.batch,
                 "prompts": _prompt_fingerprint(teacher, args.thoughts)}
     try:
-        return TranscribedTeacher(teacher, Transcript(args.transcript, identity, settings))
+        return Transcript(args.transcript, identity, settings)
     except TranscriptError as exc:
         raise UsageError(str(exc)) from None
 

@@ -43,5 +43,4 @@ class Teacher(Protocol):
 
 # A teacher may also offer `generate_many(problems, thoughts) -> list[list[Candidate]]` and
 # `problems_per_call`: the builder then hands it that many problems at once (a local model decodes
-# them in one batch). After a call, an optional `last_seconds` gives the teacher seconds per problem of
-# that call (a transcript replays what they cost when written).
+# them in one batch).

@@ -1,9 +1,8 @@
 """A teacher's outputs, kept compressed in a folder so a long labelling survives losing its run folder.
 
 Labelling GSM8K's train split with a local teacher takes tens of CPU hours, more than any one
-machine lives. `TranscribedTeacher` wraps any teacher: problems the transcript already holds are
-answered from it (with the teacher seconds they cost then), the others go to the teacher and their
-candidates are added. The folder is small enough to commit (gzipped shards of the teacher's text
+machine lives. `distill.build` replays the problems a transcript already holds (with the teacher
+seconds they cost then), asks the teacher only about the others and adds their candidates. The folder is small enough to commit (gzipped shards of the teacher's text
 only; no question or solution of the dataset is stored), so the same `distill data build` command
 on a fresh machine replays it through the solver in minutes and goes on where it stopped.
 
@@ -17,15 +16,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from runtime.files import write_bytes_atomic, write_text_atomic
 from runtime.thoughts import Thought
 
-from ..problems import Problem
-from .base import Candidate, TeacherError
+from .base import Candidate
 
 SHARD_SIZE = 512
 CONFIG = "transcript.json"
@@ -144,68 +140,3 @@ def _lock(folder: Path):
         handle.close()
         raise TranscriptError(f"{folder} is in use by another build; wait for it or stop it") from None
     return handle
-
-
-class TranscribedTeacher:
-    """A teacher whose outputs are read from, and added to, a `Transcript`."""
-
-    def __init__(self, teacher, transcript: Transcript):
-        self.teacher, self.transcript = teacher, transcript
-        self.name = teacher.name
-        self.concurrency = 1
-        self.workers = max(1, int(getattr(teacher, "concurrency", 1)))
-        # A batching teacher's own call size; a concurrent one gets a window of requests at once.
-        self.problems_per_call = int(getattr(teacher, "problems_per_call", 0)) or self.workers * 4
-        self.last_seconds: list[float] = []  # per problem of the last call: the teacher seconds it cost
-        self.replayed = 0
-
-    def generate(self, problem: Problem, thoughts: list[Thought]) -> list[Candidate]:
-        return self.generate_many([problem], thoughts)[0]
-
-    def generate_many(self, problems: list[Problem], thoughts: list[Thought]) -> list:
-        """Candidates per problem (or a TeacherError for a problem the teacher failed on; failures are
-        not stored, so a rerun asks again)."""
-        known = {p.id: self.transcript.get(p.id) for p in problems}
-        missing = [p for p in problems if known[p.id] is None]
-        fresh: dict[str, object] = {}
-        share = 0.0
-        if missing:
-            began = time.perf_counter()
-            if hasattr(self.teacher, "generate_many"):
-                try:
-                    outcomes = self.teacher.generate_many(missing, thoughts)
-                except TeacherError as exc:
-                    outcomes = [exc] * len(missing)
-            else:
-                def ask(problem: Problem):
-                    try:
-                        return self.teacher.generate(problem, thoughts)
-                    except TeacherError as exc:
-                        return exc
-
-                with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                    outcomes = list(pool.map(ask, missing))
-            share = (time.perf_counter() - began) / len(missing)
-            fresh = {p.id: o for p, o in zip(missing, outcomes)}
-            self.transcript.add([(p.id, o, share) for p, o in zip(missing, outcomes) if not isinstance(o, TeacherError)])
-        results, self.last_seconds = [], []
-        for problem in problems:
-            if known[problem.id] is not None:
-                candidates, seconds = known[problem.id]
-                self.replayed += 1
-                results.append(candidates)
-                self.last_seconds.append(seconds)
-            else:
-                results.append(fresh[problem.id])
-                self.last_seconds.append(share)
-        return results
-
-    def close(self) -> None:
-        self.transcript.close()
-        if hasattr(self.teacher, "close"):
-            self.teacher.close()
-
-    def throughput(self) -> str:
-        inner = self.teacher.throughput() if hasattr(self.teacher, "throughput") else ""
-        replayed = f"{self.replayed} problems replayed from {self.transcript.folder}" if self.replayed else ""
-        return "; ".join(part for part in (replayed, inner) if part)

@@ -10,7 +10,7 @@ from distill.build import build
 from distill.problems import load_problems
 from distill.teachers.base import Candidate, TeacherError
 from distill.teachers.gold import GoldTeacher
-from distill.teachers.transcript import SHARD_SIZE, Transcript, TranscribedTeacher, TranscriptError
+from distill.teachers.transcript import SHARD_SIZE, Transcript, TranscriptError
 from runtime.thoughts import Thought
 
 THOUGHTS = [Thought.POT, Thought.EOT]
@@ -49,23 +49,26 @@ class NoTeacher(BatchTeacher):
 def test_a_transcript_rebuilds_the_same_dataset_without_the_teacher(data_dir, tmp_path):
     problems = load_problems("gsm8k", "train", data_dir).problems[:30]
     folder = tmp_path / "transcript"
-    def transcribed(teacher):
-        transcribed.last = TranscribedTeacher(teacher, Transcript(folder, IDENTITY, SETTINGS))
-        return transcribed.last
+    def labelled(teacher, out):
+        transcript = Transcript(folder, IDENTITY, SETTINGS)
+        try:
+            return build(problems, teacher, THOUGHTS, tmp_path / out, transcript=transcript)
+        finally:
+            transcript.close()
 
-    first = build(problems, transcribed(BatchTeacher(flaky=True)), THOUGHTS, tmp_path / "a.jsonl")
-    transcribed.last.close()
+    first = labelled(BatchTeacher(flaky=True), "a.jsonl")
+    assert first.replayed == 0
     assert first.teacher_errors  # failures are counted, not stored: a rerun asks again
     failed = [p for p in problems if int(p.id.rsplit("-", 1)[1]) % 7 == 3]
 
     # A fresh machine: no run folder, only the transcript. Only the failed problems go to the teacher.
     again = BatchTeacher()
-    second = build(problems, transcribed(again), THOUGHTS, tmp_path / "b.jsonl")
-    transcribed.last.close()
+    second = labelled(again, "b.jsonl")
+    assert second.replayed == len(problems) - len(failed)
     assert again.asked == [p.id for p in failed]
     assert second.by_thought["pot"].to_dict() != first.by_thought["pot"].to_dict()  # the retried ones now count
     # Once everything is in, rebuilding asks nobody and gives the same bytes, funnel and teacher time.
-    third = build(problems, transcribed(NoTeacher()), THOUGHTS, tmp_path / "c.jsonl")
+    third = labelled(NoTeacher(), "c.jsonl")
     assert (tmp_path / "c.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
     assert (tmp_path / "c.jsonl.progress").read_bytes() == (tmp_path / "b.jsonl.progress").read_bytes()
     assert third.teacher_seconds == pytest.approx(second.teacher_seconds)
