@@ -113,7 +113,7 @@ def build(
     stats.resumed = len(done)
     todo = [p for p in problems if p.id not in done]
     with open(out, "a", encoding="utf-8") as records_file, open(progress_path(out), "a", encoding="utf-8") as progress_file:
-        for problem, outcome, seconds in _generate(todo, teacher, thoughts, transcript, stats):
+        for problem, outcome, seconds in teacher_outputs(todo, teacher, thoughts, transcript, stats):
             records, entry = _verify(problem, outcome, thoughts, teacher.name, seen, refuse_question)
             entry["seconds"] = round(seconds, 3)
             if perturb_copies and records:
@@ -168,8 +168,8 @@ def _resume(out: Path, stats: BuildStats) -> tuple[set[str], set]:
     return set(done), seen
 
 
-def _generate(problems: list[Problem], teacher: Teacher, thoughts: list[Thought], transcript: Transcript | None = None,
-              stats: BuildStats | None = None) -> Iterator[tuple[Problem, object, float]]:
+def teacher_outputs(problems: list[Problem], teacher: Teacher, thoughts: list[Thought], transcript: Transcript | None = None,
+                    stats: BuildStats | None = None) -> Iterator[tuple[Problem, object, float]]:
     """(problem, candidates or TeacherError, teacher seconds) in problem order. With a transcript,
     problems it holds are replayed (with the seconds they cost when written) and only the others go
     to the teacher, whose outputs are added; failures are not stored, so a rerun asks again."""

@@ -243,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     teacher.add_argument("--api-key", help="API key (default $OPENAI_API_KEY; local servers need none)")
     teacher.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
     teacher.add_argument("--cache-dir", type=Path, help="request cache (default ~/.cache/etd-tutor/teacher)")
+    teacher.add_argument("--transcripts", type=Path, metavar="DIR",
+                         help="keep each round's teacher outputs in DIR/round-R (default: the round's folder): small enough "
+                              "to commit; a rerun, here or on another machine, replays them instead of asking again")
     feedback.set_defaults(handler=cmd_feedback)
 
     ship = commands.add_parser(
@@ -567,7 +570,7 @@ def cmd_feedback(args: argparse.Namespace) -> int:
                             test=[t.strip() for t in args.test.split(",") if t.strip()], test_limit=args.test_limit,
                             data_dir=args.data_dir, leak_n=args.leak_n, leak_threshold=args.leak_threshold,
                             max_new_tokens=args.max_new_tokens, seed=args.seed, train=train,
-                            teacher_options=teacher_options)
+                            teacher_options=teacher_options, transcripts=str(args.transcripts) if args.transcripts else None)
     try:
         run_feedback(config, log=lambda message: print(message, file=sys.stderr))
     except (FeedbackError, TrainError, BaseLoadError) as exc:

@@ -4,6 +4,7 @@
       config.json
       round-0/  data.jsonl (the input set)  student/ (trained from the base)  round.json
       round-1/  feedback.jsonl (each question: solved or not, easy or hard)  generated.jsonl
+                transcript/ (an LLM teacher's outputs, replayed by a rerun; or config.transcripts/round-1)
                 data.jsonl (round 0's + the new verified records)  student/  round.json
       ...
       report.json, report.md
@@ -34,7 +35,7 @@ from runtime.thoughts import FORMAT_VERSION, Thought
 from ..problems import Problem, load_problems
 from ..records import Record, read_records
 from .leakage import NgramIndex, summarize
-from .prompts import HARDER, SIMILAR, parse_question, question_messages
+from .prompts import HARDER, SIMILAR
 from .variants import harder, similar, verified
 
 MODES = ("pot", "eot", "cot", "etd", "vote")
@@ -64,6 +65,7 @@ class FeedbackConfig:
     seed: int = 0
     train: dict = field(default_factory=dict)            # TrainConfig fields: max_steps, lora_r, lr, ...
     teacher_options: dict = field(default_factory=dict)  # base_url, model, ... for openai / llamacpp
+    transcripts: str | None = None    # where each round's teacher outputs are kept (default: in the round's folder)
     format_version: str = FORMAT_VERSION
 
 
@@ -119,7 +121,7 @@ def run_feedback(config: FeedbackConfig, *, teacher=None, log: Log = print) -> d
 
 def _check_config(out: Path, config: FeedbackConfig) -> None:
     try:  # more --rounds continues a finished run
-        claim_run_folder(out, "config.json", asdict(config), ignore=("rounds", "teacher_options", "data_dir"),
+        claim_run_folder(out, "config.json", asdict(config), ignore=("rounds", "teacher_options", "data_dir", "transcripts"),
                          what="feedback run")
     except RunFolderError as exc:
         raise FeedbackError(str(exc)) from None
@@ -245,66 +247,97 @@ def _open_teacher(config: FeedbackConfig):
 
 
 def _generate(config: FeedbackConfig, feedback: list[dict], records: list[Record], r: int, teacher, log: Log):
-    rationales: dict[str, dict[str, str]] = {}
-    for record in records:
-        rationales.setdefault(record.problem_id, {}).setdefault(record.thought, record.rationale)
     seen = {record.dedup_key() for record in records}
     stats = {HARDER: Counter(), SIMILAR: Counter()}
     made: list[Record] = []
     name = "perturb" if teacher is None else teacher.name
-    for row in feedback:
-        kind = HARDER if row["easy"] else SIMILAR
-        for i in range(config.variants):
-            stats[kind]["asked"] += 1
-            rng = random.Random(f"{config.seed}:{r}:{row['id']}:{i}")
-            if teacher is None:
-                known = rationales.get(row["id"], {})
-                variant = (harder(row["question"], known, row["gold"], rng, parent=row["id"]) if kind == HARDER
-                           else similar(row["question"], known, rng, parent=row["id"]))
-            else:
-                variant = _teacher_variant(teacher, row, kind, i, stats[kind])
-            if variant is None:
-                stats[kind]["not verified"] += 1
-                continue
-            added = 0
-            for thought, text in variant.rationales.items():
-                record = Record(id=f"{row['id']}~fdd{r}{kind[0]}{i}:{thought}:0", source=f"fdd/round-{r}/{kind}",
-                                question=variant.question, thought=thought, rationale=text.strip(), answer=variant.answer,
-                                gold=variant.answer, teacher=name, format_version=FORMAT_VERSION)
-                if record.dedup_key() not in seen:
-                    seen.add(record.dedup_key())
-                    made.append(record)
-                    added += 1
-            stats[kind]["kept" if added else "duplicate"] += 1
+    variants = _perturbed(config, feedback, records, r) if teacher is None else _written(config, feedback, r, teacher, log)
+    for row, kind, i, variant in variants:
+        stats[kind]["asked"] += 1
+        if isinstance(variant, str):  # why the teacher gave no candidate
+            stats[kind][variant] += 1
+            variant = None
+        if variant is None:
+            stats[kind]["not verified"] += 1
+            continue
+        added = 0
+        for thought, text in variant.rationales.items():
+            record = Record(id=f"{_variant_id(row, r, kind, i)}:{thought}:0", source=f"fdd/round-{r}/{kind}",
+                            question=variant.question, thought=thought, rationale=text.strip(), answer=variant.answer,
+                            gold=variant.answer, teacher=name, format_version=FORMAT_VERSION)
+            if record.dedup_key() not in seen:
+                seen.add(record.dedup_key())
+                made.append(record)
+                added += 1
+        stats[kind]["kept" if added else "duplicate"] += 1
     log(f"round {r}: {sum(s['kept'] for s in stats.values())} new verified questions")
     return made, {kind: dict(sorted(counter.items())) for kind, counter in stats.items()}
 
 
-def _teacher_variant(teacher, row: dict, kind: str, i: int, stats: Counter):
-    """Ask the LLM for a new question, then for its three rationales; verify by PoT/EoT agreement."""
-    from ..teachers.base import TeacherError
+def _variant_id(row: dict, r: int, kind: str, i: int) -> str:
+    return f"{row['id']}~fdd{r}{kind[0]}{i}"
 
+
+def _requests(config: FeedbackConfig, feedback: list[dict]):
+    for row in feedback:
+        for i in range(config.variants):
+            yield row, HARDER if row["easy"] else SIMILAR, i
+
+
+def _perturbed(config: FeedbackConfig, feedback: list[dict], records: list[Record], r: int):
+    rationales: dict[str, dict[str, str]] = {}
+    for record in records:
+        rationales.setdefault(record.problem_id, {}).setdefault(record.thought, record.rationale)
+    for row, kind, i in _requests(config, feedback):
+        rng = random.Random(f"{config.seed}:{r}:{row['id']}:{i}")
+        known = rationales.get(row["id"], {})
+        yield row, kind, i, (harder(row["question"], known, row["gold"], rng, parent=row["id"]) if kind == HARDER
+                             else similar(row["question"], known, rng, parent=row["id"]))
+
+
+def _written(config: FeedbackConfig, feedback: list[dict], r: int, teacher, log: Log):
+    """The teacher's variants, through the builder's batching and a transcript of round r (in the round's
+    folder, or `config.transcripts`/round-r to keep it: a rerun replays it instead of asking again)."""
+    from ..build import teacher_outputs
+    from ..teachers.base import TeacherError
+    from ..teachers.transcript import Transcript, TranscriptError
+    from .writer import VariantWriter
+
+    requests = list(_requests(config, feedback))
+    plan = {_variant_id(row, r, kind, i): (kind, 0.7 if i else 0.0) for row, kind, i in requests}
+    problems = [Problem(id=_variant_id(row, r, kind, i), source=f"fdd/round-{r}/{kind}", question=row["question"], answer=None)
+                for row, kind, i in requests]
+    folder = Path(config.transcripts) / f"round-{r}" if config.transcripts else Path(config.out) / f"round-{r}" / "transcript"
+    identity = {"teacher": teacher.name, "fdd_round": r, "thoughts": list(THOUGHTS), "seed": config.seed}
     try:
-        replies = teacher.ask(question_messages(row["question"], kind), n=1, temperature=0.7 if i else 0.0)
-    except TeacherError:
-        stats["teacher error"] += 1
-        return None
-    question = parse_question(replies[0]) if replies else None
-    if question is None:
-        stats["no question in reply"] += 1
-        return None
-    problem = Problem(id=f"{row['id']}~{kind}{i}", source="fdd", question=question, answer=None)
+        transcript = Transcript(folder, identity, {"variants": config.variants})
+    except TranscriptError as exc:
+        raise FeedbackError(str(exc)) from None
+    if len(transcript):
+        log(f"round {r}: replaying {len(transcript)} teacher outputs from {folder}")
+    writer = VariantWriter(teacher, plan)
     try:
-        candidates = teacher.generate(problem, [Thought.POT, Thought.EOT, Thought.COT])
-    except TeacherError:
-        stats["teacher error"] += 1
-        return None
-    texts = {}
+        outputs = teacher_outputs(problems, writer, [Thought(t) for t in THOUGHTS], transcript)
+        for (row, kind, i), (_, outcome, _) in zip(requests, outputs):
+            if isinstance(outcome, TeacherError):
+                yield row, kind, i, "teacher error"
+            elif not outcome:
+                yield row, kind, i, "no question in reply"
+            else:
+                yield row, kind, i, _agreeing(outcome, kind, row["id"])
+    finally:
+        transcript.close()
+
+
+def _agreeing(candidates: list, kind: str, parent: str):
+    """A variant when the teacher's first PoT and EoT for its question agree (there is no gold answer)."""
+    texts: dict[str, str] = {}
     for candidate in candidates:
         texts.setdefault(candidate.thought.value, candidate.text)
     if "pot" not in texts or "eot" not in texts:
         return None
-    variant = verified(question, {"pot": texts["pot"], "eot": texts["eot"]}, kind=kind, parent=row["id"])
+    question = candidates[0].question
+    variant = verified(question, {"pot": texts["pot"], "eot": texts["eot"]}, kind=kind, parent=parent)
     if variant is not None and "cot" in texts and answers_match(execute(Thought.COT, texts["cot"]).answer, variant.answer):
         variant.rationales["cot"] = texts["cot"]   # the teacher's own CoT where it agrees, else the steps'
     return variant

@@ -2,7 +2,9 @@
 
 Easy questions (the student solved them) get a more complex variant: one or two more reasoning
 steps. Hard ones get a new question of similar difficulty: same kind of reasoning, other story and
-numbers. Each prompt shows a worked example of the transformation.
+numbers. Each prompt shows a worked example of the transformation: as chat turns for a chat endpoint
+(`question_messages`), as a completion for a local model (`variant_prompt`), which a batch of
+requests decodes together.
 """
 
 from __future__ import annotations
@@ -44,6 +46,13 @@ def question_messages(question: str, kind: str) -> list[dict]:
     ]
 
 
+def variant_prompt(question: str, kind: str) -> str:
+    """The same request as a completion: the new problem is the line after "New problem:"."""
+    example_in, example_out = EXAMPLES[kind]
+    return (f"{SYSTEM}\n{INSTRUCTION[kind]}\n\nProblem: {example_in}\nNew problem: {example_out}\n\n"
+            f"Problem: {' '.join(question.split())}\nNew problem:")
+
+
 _LEAD = re.compile(r"^\s*(?:new\s+|more complex\s+)?(?:problem|question|version)\s*(?:\d+)?\s*:\s*", re.IGNORECASE)
 
 
@@ -52,6 +61,8 @@ def parse_question(text: str, *, max_chars: int = 1200) -> str | None:
     text = text.strip().strip("`").strip()
     text = _LEAD.sub("", text)
     paragraph = re.split(r"\n\s*\n|\n(?:solution|answer|step 1)\b", text, maxsplit=1, flags=re.IGNORECASE)[0]
+    # A small model goes on with more problems on the same line ("... a week? New problem: A teacher ...").
+    paragraph = re.split(r"\b(?:new|another|next) (?:problem|question)\s*:", paragraph, maxsplit=1, flags=re.IGNORECASE)[0]
     paragraph = " ".join(paragraph.split())
     if "?" not in paragraph or len(paragraph) > max_chars or not re.search(r"\d", paragraph):
         return None

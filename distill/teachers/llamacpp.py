@@ -208,16 +208,9 @@ class LlamaCppTeacher:
         except EngineError as exc:  # e.g. a prompt longer than the context
             raise TeacherError(f"llama.cpp refused the prompts: {exc}") from None
 
-    def ask(self, messages: list[dict], *, n: int = 1, temperature: float = 0.7, max_tokens: int = 256) -> list[str]:
-        """Free-form replies to a chat (question generation), through the model's chat template."""
-        replies = []
-        for _ in range(n):
-            try:
-                out = self.llm.create_chat_completion(messages=messages, max_tokens=max_tokens, temperature=temperature)
-            except ValueError as exc:
-                raise TeacherError(f"llama.cpp refused the chat: {exc}") from None
-            replies.append(out["choices"][0]["message"]["content"] or "")
-        return replies
+    def decode_texts(self, prompts: list[str], temperatures: list[float], *, max_tokens: int, stop: list[str]) -> list[str]:
+        """Free-form completions of many prompts, decoded together (e.g. FDD's new questions)."""
+        return [generation.text for generation in self._decode(prompts, temperatures, max_tokens=max_tokens, stop=stop)]
 
     def close(self) -> None:
         self.engine.close()

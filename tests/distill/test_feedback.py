@@ -16,7 +16,7 @@ from distill.problems import load_problems
 from distill.records import read_records
 from distill.teachers.gold import GoldTeacher
 from runtime.solver import answers_match, execute
-from runtime.thoughts import Thought, format_example
+from runtime.thoughts import PROMPTS, Thought, format_example
 from tests.tiny_models import make_llama, make_tokenizer
 
 TRAIN = {"max_steps": 150, "batch_size": 6, "lr": 3e-3, "warmup": 10, "threads": 2, "max_length": 256}
@@ -150,3 +150,84 @@ def test_two_rounds_with_a_local_openai_teacher(start, data_dir, tmp_path):
     generated = list(read_records(tmp_path / "fdd" / "round-1" / "generated.jsonl"))
     assert generated and all(r.teacher == "openai:teacher" and r.question.startswith("Sam has") for r in generated)
     assert {r.thought for r in generated} == {"pot", "eot", "cot"}
+
+
+class _VariantEngine:
+    """Stands in for the local teacher's llama.cpp engine: writes a new question for each "New problem:"
+    prompt and PoT/EoT/CoT rationales for it (the EoT wrong for one question in three, so it is refused).
+    Keeps how many prompts each call decoded together."""
+    batch_size, seed = 8, 0
+
+    def __init__(self):
+        self.calls: list[int] = []
+
+    def decode_together(self, prompts, temperatures, seed=None, **_):
+        from runtime.engines.base import Generation
+
+        self.calls.append(len(prompts))
+        texts = []
+        for prompt in prompts:
+            digest = int(hashlib.sha256(prompt.rsplit("Problem:", 1)[-1].encode()).hexdigest(), 16)
+            if prompt.endswith("New problem:"):
+                texts.append(" Sam has %d apples and buys %d more. How many apples does Sam have now?\n"
+                             % (3 + digest % 40, 2 + digest // 40 % 30) if digest % 5 else " I cannot.")
+                continue
+            a, b = map(int, re.findall(r"Sam has (\d+) apples and buys (\d+)", prompt)[-1])
+            wrong = int(hashlib.sha256(f"{a},{b}".encode()).hexdigest(), 16) % 3 == 0
+            if prompt.rstrip().endswith(PROMPTS[Thought.POT]):
+                texts.append(f"apples = {a} + {b}\nans = apples")
+            elif prompt.rstrip().endswith(PROMPTS[Thought.EOT]):
+                texts.append(f"% Assume Sam has x apples:\nx - {b + wrong} = {a}\nans = x")
+            else:
+                texts.append(f"Sam has {a} + {b} = {a + b} apples.\nThe answer is {a + b}.")
+        return [Generation(text=t, prompt_tokens=1, tokens=3, seconds=0.0, first_token_s=None) for t in texts]
+
+
+def _local_teacher(engine):
+    from distill.teachers.llamacpp import LlamaCppTeacher
+
+    teacher = object.__new__(LlamaCppTeacher)  # the model itself is stood in for
+    teacher.engine, teacher.subquestions, teacher.max_tokens, teacher.tokens = engine, False, 64, 0
+    teacher.paths, teacher.temperature, teacher.modes, teacher.extra_paths = 1, 0.0, "solve", "always"
+    teacher.timing, teacher.name, teacher.concurrency = {"prompt_tokens": 0, "generated": 0, "seconds": 0.0}, "local:t", 1
+    teacher.problems_per_call = 32
+    return teacher
+
+
+def test_a_local_teacher_writes_a_rounds_variants_in_batches_and_a_rerun_replays_them(data_dir, tmp_path):
+    from distill.fdd.loop import _generate
+
+    problems = load_problems("gsm8k", "train", data_dir).problems[:12]
+    feedback = [{"id": p.id, "question": p.question, "gold": p.answer, "easy": i % 2 == 0} for i, p in enumerate(problems)]
+    config = FeedbackConfig(base="b", data="d", out=str(tmp_path / "fdd"), teacher="llamacpp", variants=2)
+    engine = _VariantEngine()
+    made, stats = _generate(config, feedback, [], 1, _local_teacher(engine), lambda _: None)
+    # 24 requests fit one call: their questions decoded together, then every rationale of the questions written
+    asked = sum(s["asked"] for s in stats.values())
+    no_question = sum(s.get("no question in reply", 0) for s in stats.values())
+    assert asked == 24 and engine.calls[0] == 24 and engine.calls[1:] == [3 * (24 - no_question)]
+    assert 0 < no_question < 24 and 0 < sum(s.get("not verified", 0) for s in stats.values()) - no_question
+    assert made and {r.source for r in made} == {"fdd/round-1/harder", "fdd/round-1/similar"}
+    by_question = {}
+    for record in made:
+        assert answers_match(execute(record.thought, record.rationale).answer, record.answer), record
+        by_question.setdefault(record.problem_id, set()).add(record.thought)
+    assert all(thoughts == {"pot", "eot", "cot"} for thoughts in by_question.values())
+
+    # A rerun (a killed round, another machine with the committed transcript) asks the teacher nothing.
+    idle = _VariantEngine()
+    again, again_stats = _generate(config, feedback, [], 1, _local_teacher(idle), lambda _: None)
+    assert idle.calls == [] and again_stats == stats
+    assert [r.to_json() for r in again] == [r.to_json() for r in made]
+
+
+def test_a_reply_that_runs_on_into_more_problems_keeps_the_first():
+    from distill.fdd.prompts import parse_question
+
+    # what the 1.5B teacher wrote for a "similar" request: two problems on one line
+    reply = (" A farmer harvested 150 apples. Over the next two weeks, he harvested 30 apples each week. How many "
+             "apples does he have? New problem: A teacher gave out 100 stickers. How many are left?")
+    assert parse_question(reply) == ("A farmer harvested 150 apples. Over the next two weeks, he harvested 30 apples "
+                                     "each week. How many apples does he have?")
+    assert parse_question("New problem: Ann has 3 pens and buys 2. How many pens?") == "Ann has 3 pens and buys 2. How many pens?"
+    assert parse_question("I cannot write that.") is None
