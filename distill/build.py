@@ -174,14 +174,14 @@ def teacher_outputs(problems: list[Problem], teacher: Teacher, thoughts: list[Th
     problems it holds are replayed (with the seconds they cost when written) and only the others go
     to the teacher, whose outputs are added; failures are not stored, so a rerun asks again."""
     if transcript is None:
-        yield from _ask(problems, teacher, thoughts)
+        yield from ask_teacher(problems, teacher, thoughts)
         return
     size = int(getattr(teacher, "problems_per_call", 0)) or max(1, int(getattr(teacher, "concurrency", 1))) * 4
     for start in range(0, len(problems), size):
         chunk = problems[start:start + size]
         known = {p.id: transcript.get(p.id) for p in chunk}
         fresh = {p.id: (outcome, seconds)
-                 for p, outcome, seconds in _ask([p for p in chunk if known[p.id] is None], teacher, thoughts)}
+                 for p, outcome, seconds in ask_teacher([p for p in chunk if known[p.id] is None], teacher, thoughts)}
         transcript.add([(pid, outcome, seconds) for pid, (outcome, seconds) in fresh.items()
                         if not isinstance(outcome, TeacherError)])
         for problem in chunk:
@@ -190,9 +190,10 @@ def teacher_outputs(problems: list[Problem], teacher: Teacher, thoughts: list[Th
             yield (problem, *(known[problem.id] or fresh[problem.id]))
 
 
-def _ask(problems: list[Problem], teacher: Teacher, thoughts: list[Thought]) -> Iterator[tuple[Problem, object, float]]:
-    """The teacher's answers in problem order. A batched teacher's wall time is shared equally by the
-    problems of its call."""
+def ask_teacher(problems: list[Problem], teacher: Teacher, thoughts: list[Thought]) -> Iterator[tuple[Problem, object, float]]:
+    """(problem, candidates or TeacherError, teacher seconds) in problem order: `problems_per_call` at a
+    time to a batching teacher (its wall time shared equally by the problems of a call), else on
+    `concurrency` threads."""
 
     def ask(problem: Problem):
         start = time.perf_counter()

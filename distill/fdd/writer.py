@@ -13,11 +13,11 @@ teacher failed on (not transcribed, so a rerun asks again).
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from runtime.thoughts import Thought
 
+from ..build import ask_teacher
 from ..problems import Problem
 from ..teachers.base import Candidate, TeacherError
 from .prompts import parse_question, question_messages, variant_prompt
@@ -65,31 +65,16 @@ class VariantWriter:
                 return [exc] * len(problems)
             return [parse_question(reply) for reply in replies]
 
-        def ask(item):
-            problem, (kind, temperature) = item
+        # Another teacher gets one request a call: the builder asks on `concurrency` threads.
+        out: list = []
+        for problem, (kind, temperature) in zip(problems, kinds):
             try:
                 replies = self.teacher.ask(question_messages(problem.question, kind), n=1, temperature=temperature)
             except TeacherError as exc:
-                return exc
-            return parse_question(replies[0]) if replies else None
-
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return list(pool.map(ask, zip(problems, kinds)))
+                out.append(exc)
+                continue
+            out.append(parse_question(replies[0]) if replies else None)
+        return out
 
     def _rationales(self, problems: list[Problem], thoughts: list[Thought]) -> list:
-        if not problems:
-            return []
-        if hasattr(self.teacher, "generate_many"):
-            try:
-                return self.teacher.generate_many(problems, thoughts)
-            except TeacherError as exc:
-                return [exc] * len(problems)
-
-        def ask(problem: Problem):
-            try:
-                return self.teacher.generate(problem, thoughts)
-            except TeacherError as exc:
-                return exc
-
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return list(pool.map(ask, problems))
+        return [outcome for _, outcome, _ in ask_teacher(problems, self.teacher, thoughts)]
