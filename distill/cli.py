@@ -196,7 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "problems and their derived records are never trained on; data without them holds out a "
                             "seeded sample of this many")
     train.add_argument("--dev-data", help="evaluate on this JSONL's questions instead of a held-out sample")
-    train.add_argument("--eval-max-new-tokens", type=int, default=256)
+    train.add_argument("--eval-max-new-tokens", type=int, default=256, help="tokens a dev answer may take (default 256)")
+    train.add_argument("--eval-batch-size", type=int, default=8,
+                       help="dev prompts decoded together (default 8; a GPU takes hundreds)")
     train.add_argument("--threads", type=int, help="CPU threads for torch")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.add_argument("--init", metavar="RUN", help="start from a finished LoRA run's adapter, or a shipped student's "

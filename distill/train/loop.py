@@ -67,6 +67,7 @@ class TrainConfig:
     dev_size: int = 32            # problems held out of training for evaluation
     dev_data: str | None = None   # or evaluate on the questions of this records file
     eval_max_new_tokens: int = 256
+    eval_batch_size: int = 8
     threads: int | None = None
     resume: bool = False
     init: str | None = None       # a finished LoRA run or a shipped student: its adapter is the starting point
@@ -134,6 +135,8 @@ def train(config: TrainConfig, *, progress=None) -> dict:
     train_records, dev = _split_dev(records, config)
     held_out = len({r.problem_id.split("~")[0] for r in records} - {r.problem_id.split("~")[0] for r in train_records})
 
+    if config.eval_batch_size < 1:
+        raise TrainError(f"--eval-batch-size must be at least 1, not {config.eval_batch_size}")
     if config.precision not in PRECISIONS:
         raise TrainError(f"unknown precision {config.precision!r} (choose from {', '.join(PRECISIONS)})")
     # Without CUDA, Accelerate joins launched processes (gloo) only when told the run is on the CPU;
@@ -217,7 +220,8 @@ def train(config: TrainConfig, *, progress=None) -> dict:
 
     def run_eval():
         report = evaluate(accelerator.unwrap_model(model), tokenizer, dev, [Thought(t) for t in config.thoughts],
-                          encoder_decoder=encoder_decoder, max_new_tokens=config.eval_max_new_tokens)
+                          encoder_decoder=encoder_decoder, max_new_tokens=config.eval_max_new_tokens,
+                          batch_size=config.eval_batch_size)
         state["last_eval"] = report
         log.write(json.dumps({"step": state["step"], "eval": report}) + "\n")
         log.flush()

@@ -440,3 +440,11 @@ def test_train_tokens_sets_the_steps_for_about_that_many_tokens(memorise_set, tm
     summary = train(TrainConfig(data=str(data), out=str(tmp_path / "run"), base=str(base), train_tokens=6000, batch_size=4,
                                 dev_size=0, save_every=0, threads=2, precision="fp32"))
     assert 1 < summary["steps"] and abs(summary["tokens_seen"] - 6000) < 0.25 * 6000
+
+
+def test_eval_batch_size_must_be_positive(memorise_set, tmp_path):
+    data, tokenizer, _ = memorise_set
+    base = make_llama(tmp_path / "base", tokenizer, hidden=64)
+    with pytest.raises(TrainError, match="--eval-batch-size must be at least 1"):
+        train(TrainConfig(data=str(data), base=str(base), out=str(tmp_path / "run"), max_steps=1, eval_batch_size=0))
+    assert not (tmp_path / "run").exists()
