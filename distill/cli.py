@@ -32,6 +32,12 @@ def _teacher_name(text: str) -> str:
     raise argparse.ArgumentTypeError(f"teacher must be gold, openai, llamacpp or local:NAME (got {text!r})")
 
 
+def _feedback_teacher(text: str) -> str:
+    if text in ("perturb", "openai", "llamacpp") or (text.startswith("local:") and len(text) > 6):
+        return text
+    raise argparse.ArgumentTypeError(f"teacher must be perturb, openai, llamacpp or local:NAME (got {text!r})")
+
+
 def _per_thought(kind):
     """`V` for every thought, or `thought:V,...` per thought."""
     def parse(text: str):
@@ -217,8 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     feedback.add_argument("--base", default="smollm2", help="student base, as for train (default smollm2)")
     feedback.add_argument("--data", required=True, help="initial ETD records (distill data build)")
-    feedback.add_argument("--teacher", default="perturb", choices=["perturb", "openai", "llamacpp"],
-                          help="who writes new questions: perturb (offline, no LLM), openai, llamacpp (default perturb)")
+    feedback.add_argument("--teacher", default="perturb", type=_feedback_teacher,
+                          help="who writes new questions: perturb (offline, no LLM; default), openai, llamacpp "
+                               "(--model PATH.gguf), or local:NAME (from `distill teacher install`)")
     feedback.add_argument("--rounds", type=int, default=2, help="feedback rounds after the initial student (default 2)")
     feedback.add_argument("--out", type=Path, required=True, help="run folder, e.g. runs/fdd-NAME")
     feedback.add_argument("--samples", type=int, default=1, help="samples per thought to classify a question (default 1, greedy)")
@@ -239,12 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
                                   ("--lora-r", int, "LoRA rank (0: full fine-tuning)"), ("--max-length", int, "token limit"),
                                   ("--threads", int, "CPU threads"), ("--dev-data", str, "records file to measure dev accuracy on")):
         student.add_argument(flag, type=kind, help=help_text)
-    teacher = feedback.add_argument_group("openai / llamacpp teachers")
+    teacher = feedback.add_argument_group("openai / llamacpp / local:NAME teachers")
     teacher.add_argument("--base-url", help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL)")
     teacher.add_argument("--model", help="model name (openai) or GGUF path (llamacpp)")
     teacher.add_argument("--api-key", help="API key (default $OPENAI_API_KEY; local servers need none)")
     teacher.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
     teacher.add_argument("--cache-dir", type=Path, help="request cache (default ~/.cache/etd-tutor/teacher)")
+    teacher.add_argument("--batch", type=int, default=8, metavar="N",
+                         help="llamacpp / local:NAME: sequences decoded at once (default 8; 32 was fastest on 2 cores)")
     teacher.add_argument("--transcripts", type=Path, metavar="DIR",
                          help="keep each round's teacher outputs in DIR/round-R (default: the round's folder): small enough "
                               "to commit; a rerun, here or on another machine, replays them instead of asking again")
@@ -563,10 +572,22 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     if args.teacher == "openai":
         teacher_options = {"base_url": args.base_url, "model": args.model, "api_key": args.api_key,
                            "timeout": args.timeout, "cache_dir": str(args.cache_dir) if args.cache_dir else None}
-    elif args.teacher == "llamacpp":
-        if not args.model:
-            raise UsageError("--teacher llamacpp needs --model PATH.gguf")
-        teacher_options = {"model": args.model}
+    elif args.teacher == "llamacpp" or args.teacher.startswith("local:"):
+        if args.batch < 1:
+            raise UsageError("--batch must be at least 1")
+        teacher_options = {"batch_size": args.batch}
+        if args.teacher == "llamacpp":
+            if not args.model:
+                raise UsageError("--teacher llamacpp needs --model PATH.gguf")
+            teacher_options["model"] = args.model
+        else:  # before round 0 trains for hours, not after
+            from .fdd.loop import local_teacher_path
+            from .teachers.base import TeacherError
+
+            try:
+                local_teacher_path(args.teacher)
+            except TeacherError as exc:
+                raise UsageError(str(exc)) from None
     config = FeedbackConfig(base=args.base, data=args.data, out=str(args.out), teacher=args.teacher, rounds=args.rounds,
                             samples=args.samples, variants=args.variants, feedback_limit=args.feedback_limit,
                             test=[t.strip() for t in args.test.split(",") if t.strip()], test_limit=args.test_limit,

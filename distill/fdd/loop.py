@@ -64,7 +64,7 @@ class FeedbackConfig:
     max_new_tokens: int = 256
     seed: int = 0
     train: dict = field(default_factory=dict)            # TrainConfig fields: max_steps, lora_r, lr, ...
-    teacher_options: dict = field(default_factory=dict)  # base_url, model, ... for openai / llamacpp
+    teacher_options: dict = field(default_factory=dict)  # base_url, model, batch_size ... for openai / llamacpp / local:NAME
     transcripts: str | None = None    # where each round's teacher outputs are kept (default: in the round's folder)
     format_version: str = FORMAT_VERSION
 
@@ -239,11 +239,24 @@ def _open_teacher(config: FeedbackConfig):
         from ..teachers.openai import OpenAITeacher
 
         return OpenAITeacher.from_options(**options)
-    if config.teacher == "llamacpp":
+    if config.teacher == "llamacpp" or config.teacher.startswith("local:"):
+        from ..teachers.base import TeacherError
         from ..teachers.llamacpp import LlamaCppTeacher
 
-        return LlamaCppTeacher(options.pop("model"), **options)
-    raise FeedbackError(f"unknown teacher {config.teacher!r} (perturb, openai or llamacpp)")
+        try:
+            if config.teacher.startswith("local:"):
+                options.update(model=str(local_teacher_path(config.teacher)), name=config.teacher)
+            return LlamaCppTeacher(options.pop("model"), **options)
+        except TeacherError as exc:
+            raise FeedbackError(str(exc)) from None
+    raise FeedbackError(f"unknown teacher {config.teacher!r} (perturb, openai, llamacpp or local:NAME)")
+
+
+def local_teacher_path(teacher: str):
+    """The GGUF of `local:NAME` (a TeacherError when it is not installed)."""
+    from ..teachers.install import resolve
+
+    return resolve(teacher.split(":", 1)[1])
 
 
 def _generate(config: FeedbackConfig, feedback: list[dict], records: list[Record], r: int, teacher, log: Log):

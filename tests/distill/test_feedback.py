@@ -231,3 +231,32 @@ def test_a_reply_that_runs_on_into_more_problems_keeps_the_first():
                                      "each week. How many apples does he have?")
     assert parse_question("New problem: Ann has 3 pens and buys 2. How many pens?") == "Ann has 3 pens and buys 2. How many pens?"
     assert parse_question("I cannot write that.") is None
+
+
+def test_an_installed_local_teacher_is_opened_by_name_at_the_batch_asked(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from distill.fdd import loop
+    from distill.teachers import install
+    from runtime.base_model import smollm2_gguf_path
+
+    monkeypatch.setenv("ETD_HOME", str(tmp_path))
+    config = FeedbackConfig(base="b", data="d", out=str(tmp_path / "fdd"), teacher="local:qwen2.5-coder-1.5b",
+                            teacher_options={"batch_size": 4})
+    with pytest.raises(loop.FeedbackError, match="distill teacher install qwen2.5-coder-1.5b"):
+        loop._open_teacher(config)
+    # Not installed: the command says so before round 0 trains, in one line.
+    env = {"ETD_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    refused = subprocess.run([sys.executable, "-m", "distill.cli", "feedback", "--data", str(tmp_path / "none.jsonl"),
+                              "--out", str(tmp_path / "run"), "--teacher", "local:qwen2.5-coder-1.5b", "--batch", "4"],
+                             capture_output=True, text=True, env=env, timeout=120)
+    assert refused.returncode == 2 and "distill teacher install" in refused.stderr and "Traceback" not in refused.stderr
+    assert not (tmp_path / "run").exists()
+
+    monkeypatch.setattr(install, "resolve", lambda name: smollm2_gguf_path() if name == "qwen2.5-coder-1.5b" else None)
+    teacher = loop._open_teacher(config)
+    try:
+        assert teacher.name == "local:qwen2.5-coder-1.5b" and teacher.engine.batch_size == 4
+    finally:
+        teacher.close()
