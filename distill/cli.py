@@ -226,6 +226,13 @@ def build_parser() -> argparse.ArgumentParser:
     feedback.add_argument("--teacher", default="perturb", type=_feedback_teacher,
                           help="who writes new questions: perturb (offline, no LLM; default), openai, llamacpp "
                                "(--model PATH.gguf), or local:NAME (from `distill teacher install`)")
+    feedback.add_argument("--student", metavar="RUN",
+                          help="round 0 is this finished `distill train` run (trained on --data, e.g. the shipped "
+                               "student's run) instead of a new one")
+    feedback.add_argument("--feedback-records", metavar="FILE",
+                          help="round 1 classifies from these benchmark records of round 0's student (`benchmarks run "
+                               "--model M --datasets gsm8k:train --modes etd`, records/*.jsonl.gz): easy where its etd "
+                               "answer was right; questions not in them get no variants")
     feedback.add_argument("--rounds", type=int, default=2, help="feedback rounds after the initial student (default 2)")
     feedback.add_argument("--out", type=Path, required=True, help="run folder, e.g. runs/fdd-NAME")
     feedback.add_argument("--samples", type=int, default=1, help="samples per thought to classify a question (default 1, greedy)")
@@ -593,7 +600,8 @@ def cmd_feedback(args: argparse.Namespace) -> int:
                             test=[t.strip() for t in args.test.split(",") if t.strip()], test_limit=args.test_limit,
                             data_dir=args.data_dir, leak_n=args.leak_n, leak_threshold=args.leak_threshold,
                             max_new_tokens=args.max_new_tokens, seed=args.seed, train=train,
-                            teacher_options=teacher_options, transcripts=str(args.transcripts) if args.transcripts else None)
+                            teacher_options=teacher_options, transcripts=str(args.transcripts) if args.transcripts else None,
+                            student=args.student, feedback_records=args.feedback_records)
     try:
         run_feedback(config, log=lambda message: print(message, file=sys.stderr))
     except (FeedbackError, TrainError, BaseLoadError) as exc:

@@ -2,7 +2,8 @@
 
     runs/fdd-NAME/
       config.json
-      round-0/  data.jsonl (the input set)  student/ (trained from the base)  round.json
+      round-0/  data.jsonl (the input set)  student/ (trained from the base, unless config.student
+                names a finished run trained on that set)  round.json
       round-1/  feedback.jsonl (each question: solved or not, easy or hard)  generated.jsonl
                 transcript/ (an LLM teacher's outputs, replayed by a rerun; or config.transcripts/round-1)
                 data.jsonl (round 0's + the new verified records)  student/  round.json
@@ -16,6 +17,11 @@ question is labelled in all three thoughts and kept only when its executed PoT a
 agree (there is no gold answer); near-duplicates of test questions are dropped. The student is
 then trained again *from the base* on the enlarged set (the paper's guard against forgetting) and
 measured on the test sets. A finished round (round.json) is never redone; a killed one resumes.
+
+Round 0 can be a student trained before (`student`, e.g. the shipped v2's run), and round 1 can
+classify from that student's benchmark records (`feedback_records`: `benchmarks run --model M
+--datasets gsm8k:train --modes etd`, batched through the runtime and resumable) instead of decoding
+every training question again with the training framework.
 """
 
 from __future__ import annotations
@@ -66,6 +72,8 @@ class FeedbackConfig:
     train: dict = field(default_factory=dict)            # TrainConfig fields: max_steps, lora_r, lr, ...
     teacher_options: dict = field(default_factory=dict)  # base_url, model, batch_size ... for openai / llamacpp / local:NAME
     transcripts: str | None = None    # where each round's teacher outputs are kept (default: in the round's folder)
+    student: str | None = None        # a finished `distill train` run on `data`: round 0, not trained again
+    feedback_records: str | None = None  # benchmark records of round 0's etd answers: round 1 classifies from them
     format_version: str = FORMAT_VERSION
 
 
@@ -94,7 +102,8 @@ def run_feedback(config: FeedbackConfig, *, teacher=None, log: Log = print) -> d
         else:
             previous = out / f"round-{r - 1}"
             records = list(read_records(previous / "data.jsonl"))
-            feedback = _feedback(config, previous, records, folder, log)
+            feedback = _feedback(config, _student_folder(config, out, r - 1), records, folder, log,
+                                 config.feedback_records if r == 1 else None)
             summary["easy"] = sum(1 for f in feedback if f["easy"])
             summary["hard"] = len(feedback) - summary["easy"]
             new, stats = _generate(config, feedback, records, r, teacher or _open_teacher(config), log)
@@ -106,10 +115,10 @@ def run_feedback(config: FeedbackConfig, *, teacher=None, log: Log = print) -> d
                         "added_questions": len({k.problem_id for k in kept})}
         summary["dataset"] = _composition(records)
         log(f"round {r}: training on {len(records)} records")
-        training = _train(config, folder)
+        training = _train(config, folder) if not (r == 0 and config.student) else _given_student(config)
         summary["training"] = {k: training.get(k) for k in ("steps", "tokens_seen", "wall_seconds", "method")}
         summary["dev"] = training.get("dev_accuracy")
-        summary["test"] = _measure(config, folder / "student", tests)
+        summary["test"] = _measure(config, _student_folder(config, out, r), tests)
         write_text_atomic(done, json.dumps(summary, indent=2) + "\n")
         rounds.append(summary)
         log(f"round {r}: test etd " + ", ".join(f"{d} {m['etd']:.1%}" for d, m in summary["test"].items()))
@@ -162,6 +171,25 @@ def _train(config: FeedbackConfig, folder: Path) -> dict:
                              seed=config.seed, **options))
 
 
+def _student_folder(config: FeedbackConfig, out: Path, r: int) -> Path:
+    return Path(config.student) if r == 0 and config.student else out / f"round-{r}" / "student"
+
+
+def _given_student(config: FeedbackConfig) -> dict:
+    """The training summary of round 0's given student, which must have been trained on `data`."""
+    from runtime.files import sha256_file
+
+    path = Path(config.student) / "training.json"
+    try:
+        training = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise FeedbackError(f"{config.student} is not a finished `distill train` run (no readable training.json)") from None
+    if training.get("data_sha256") != sha256_file(config.data):
+        raise FeedbackError(f"{config.student} was trained on other data than {config.data}: round 0 is the student "
+                            "of the given set")
+    return training
+
+
 def _load_student(folder: Path):
     from ..train.model import load_trained
 
@@ -205,6 +233,36 @@ def _measure(config: FeedbackConfig, student: Path, tests: dict[str, list[Proble
 
 # --- feedback and generation ----------------------------------------------------------------------
 
+def _feedback_from_records(questions: list, path: str) -> list[dict]:
+    """Feedback rows from a benchmark run's `etd` records (JSONL, or gzipped) of the same student: a
+    question is easy when its etd answer was right. A record whose gold differs from the question's is
+    another question under the same id, so the file is refused."""
+    import gzip
+
+    opener = gzip.open if path.endswith(".gz") else open
+    etd = {}
+    try:
+        with opener(path, "rt", encoding="utf-8") as handle:
+            for line in handle:
+                row = json.loads(line)
+                if row.get("mode") == "etd":
+                    etd[row["id"]] = row
+    except (OSError, ValueError, KeyError, EOFError) as exc:
+        raise FeedbackError(f"cannot read benchmark records {path}: {exc}") from None
+    rows = []
+    for q in questions:
+        row = etd.get(q.id)
+        if row is None:
+            continue
+        if not answers_match(row.get("gold"), q.gold):
+            raise FeedbackError(f"{path}: {q.id} has gold {row.get('gold')} there and {q.gold} in the training "
+                                "data: records of another question set")
+        easy = bool(row.get("correct"))
+        rows.append({"id": q.id, "question": q.question, "gold": q.gold, "solved": int(easy), "samples": 1,
+                     "easy": easy, "answers": {"etd": [row.get("answer")]}, "from": "benchmark records"})
+    return rows
+
+
 @dataclass
 class _Question:
     id: str
@@ -212,14 +270,21 @@ class _Question:
     gold: float
 
 
-def _feedback(config: FeedbackConfig, previous: Path, records: list[Record], folder: Path, log: Log) -> list[dict]:
+def _feedback(config: FeedbackConfig, student: Path, records: list[Record], folder: Path, log: Log,
+              benchmark_records: str | None = None) -> list[dict]:
     path = folder / "feedback.jsonl"
     if path.exists():
         return [json.loads(line) for line in path.read_text().splitlines()]
     questions = list({r.problem_id: _Question(r.problem_id, r.question, r.gold) for r in records}.values())
     questions = questions[:config.feedback_limit]
-    log(f"asking the round {previous.name} student {len(questions)} training questions ({config.samples} sample(s) per thought)")
-    model, tokenizer, encoder_decoder = _load_student(previous / "student")
+    if benchmark_records:
+        rows = _feedback_from_records(questions, benchmark_records)
+        log(f"classified {len(rows)} of {len(questions)} training questions from {benchmark_records} "
+            "(the rest are not in it and get no variants)")
+        write_text_atomic(path, "".join(json.dumps(row) + "\n" for row in rows))
+        return rows
+    log(f"asking the student in {student} {len(questions)} training questions ({config.samples} sample(s) per thought)")
+    model, tokenizer, encoder_decoder = _load_student(student)
     per_thought = _answers(config, model, tokenizer, encoder_decoder, questions, config.samples)
     rows = []
     for i, q in enumerate(questions):

@@ -260,3 +260,45 @@ def test_an_installed_local_teacher_is_opened_by_name_at_the_batch_asked(tmp_pat
         assert teacher.name == "local:qwen2.5-coder-1.5b" and teacher.engine.batch_size == 4
     finally:
         teacher.close()
+
+
+def test_round_zero_can_be_a_trained_student_classified_from_its_benchmark_records(start, data_dir, tmp_path):
+    from distill.fdd.loop import FeedbackError
+    from distill.train.loop import TrainConfig, train
+
+    data, base = start
+    v2 = tmp_path / "v2"
+    trained = train(TrainConfig(data=str(data), out=str(v2), base=str(base), dev_size=0, save_every=0, **TRAIN))
+    ids = list(dict.fromkeys(r.problem_id for r in read_records(data)))
+    gold = {r.problem_id: r.gold for r in read_records(data)}
+    rows = [{"dataset": "gsm8k/train", "id": pid, "mode": "etd", "gold": gold[pid], "correct": i % 2 == 0,
+             "answer": gold[pid] if i % 2 == 0 else gold[pid] + 1} for i, pid in enumerate(ids[:-1])]  # the last: absent
+    rows.append({"dataset": "gsm8k/train", "id": ids[0], "mode": "pot", "gold": gold[ids[0]], "correct": False})
+    records = tmp_path / "records.jsonl"
+    records.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    config = FeedbackConfig(base=str(base), data=str(data), out=str(tmp_path / "fdd"), teacher="perturb", rounds=1,
+                            test=["gsm8k"], test_limit=2, data_dir=str(data_dir), max_new_tokens=96, train=TRAIN,
+                            student=str(v2), feedback_records=str(records))
+    report = run_feedback(config, log=lambda _: None)
+
+    assert not (tmp_path / "fdd" / "round-0" / "student").exists()  # round 0 was not trained again
+    assert report["rounds"][0]["training"]["steps"] == trained["steps"]
+    feedback = [json.loads(line) for line in (tmp_path / "fdd" / "round-1" / "feedback.jsonl").read_text().splitlines()]
+    assert [row["id"] for row in feedback] == ids[:-1]
+    assert [row["easy"] for row in feedback] == [i % 2 == 0 for i in range(len(ids) - 1)]
+    easy = {row["id"]: row["easy"] for row in feedback}
+    generated = list(read_records(tmp_path / "fdd" / "round-1" / "generated.jsonl"))
+    assert generated
+    for record in generated:
+        parent = record.problem_id.split("~fdd")[0]
+        assert parent in easy and record.source == f"fdd/round-1/{'harder' if easy[parent] else 'similar'}"
+    assert (tmp_path / "fdd" / "round-1" / "student" / "training.json").exists()
+
+    # A student of other data, or records of other questions under the same ids, are refused in one line.
+    other = tmp_path / "other.jsonl"
+    other.write_text(data.read_text().replace("Natalia", "Natalie"))
+    with pytest.raises(FeedbackError, match="trained on other data"):
+        run_feedback(FeedbackConfig(**{**config.__dict__, "data": str(other), "out": str(tmp_path / "o1")}), log=lambda _: None)
+    records.write_text("".join(json.dumps(row | {"gold": row["gold"] + 7}) + "\n" for row in rows))
+    with pytest.raises(FeedbackError, match="another question set"):
+        run_feedback(FeedbackConfig(**{**config.__dict__, "out": str(tmp_path / "o2")}), log=lambda _: None)
