@@ -164,10 +164,10 @@ def cmd_run(args: argparse.Namespace, *, quiet: bool = False) -> int:
     except ValueError as exc:
         raise suite.RunError(str(exc)) from None
     targets = parse_targets(args.model)
+    datasets, limits = suite.parse_datasets(args.datasets)  # bad input is refused before a run folder is named
     if args.out is None:
         args.out = Path("benchmark-runs") / targets[0].label
         print(f"benchmarks: writing to {args.out} (rerun the same command to resume)", file=sys.stderr)
-    datasets, limits = suite.parse_datasets(args.datasets)
     config = suite.RunConfig(targets=[t.to_dict() for t in targets], datasets=datasets, limits=limits,
                              modes=suite.parse_modes(args.modes), limit=args.limit, threads=args.threads,
                              memory_cap=memory_cap, batch_size=args.batch_size, latency_sample=args.latency_sample,
@@ -290,6 +290,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_card(args: argparse.Namespace) -> int:
     from . import card
 
+    if not args.file.is_file():
+        raise card.CardError(f"no such card: {args.file}")
     text = args.file.read_text(encoding="utf-8")
     refreshed, stale = card.refresh(text, args.file.resolve().parent)
     for source in stale:

@@ -118,6 +118,8 @@ def test_the_command_checks_then_rewrites(folder):
     card.write_text("<!-- generated: results/student/results.md#Nowhere -->\n<!-- end generated -->\n")
     broken = card_command(str(card))
     assert broken.returncode == 2 and "no section" in broken.stderr and "Traceback" not in broken.stderr
+    missing = card_command(str(folder / "NOCARD.md"), "--check")
+    assert missing.returncode == 2 and missing.stderr.strip() == f"benchmarks: error: no such card: {folder / 'NOCARD.md'}"
 
 
 def test_compare_into_a_closed_pipe_is_quiet(folder):

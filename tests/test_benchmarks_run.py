@@ -243,6 +243,11 @@ def test_bad_model_entries_are_one_line_errors(student, tmp_path):
                            (f"{bundle}@f16,{bundle}@gguf:f16", "named twice")):
         proc = benchmarks("run", "--model", entry, "--out", str(tmp_path / "x"))
         assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+    # a bad dataset is refused before a default run folder is named (or made)
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.cli", "run", "--model", str(bundle), "--datasets", "gsm8k,nosuch"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.strip().startswith("benchmarks: error: unknown dataset 'nosuch'")
+    assert not (tmp_path / "benchmark-runs").exists()
 
 
 def test_reselect_applies_the_current_etd_rule_to_stored_thoughts(student, data_dir, tmp_path):
