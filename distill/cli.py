@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="local teachers, with --paths above 1: always decode every path (default: several "
                               "diverse verified paths a question), or until-verified: the greedy path first, then one "
                               "sampled path at a time while none of a question's paths for that thought verifies "
-                              "(fewer tokens, not less time: each round reads its prompts again; about one verified path each)")
+                              "(fewer tokens and less time; about one verified path each)")
     teacher.add_argument("--teacher-mode", type=_per_thought(str), default="solve", metavar="MODE",
                          help="local teachers: solve (the question alone, default) or rationalize (the question and "
                               "its worked solution), or per thought like pot:rationalize,eot:solve")

@@ -12,9 +12,9 @@ problems: the batch decoder reads the examples once and each question once (a pr
 `batch_size` sequences in one forward pass, and gives a finished sequence's slot to the next prompt
 (continuous batching). Generation ends at the rationale's answer line.
 
-`extra_paths="until-verified"` spends fewer tokens: every greedy path first, then one sampled path at a
-time, for a question and thought whose paths so far all fail the builder's check (`distill.verify`),
-each round in one engine call with its own seed. A question and thought still gets a verified path
+`extra_paths="until-verified"` spends fewer tokens: the greedy path first, then, as a path ends and fails
+the builder's check (`distill.verify`), the next sampled path in the same decoder slot, its prompt's cells
+kept (one engine call; nothing is read twice). A question and thought still gets a verified path
 whenever one of up to K does, as with `always` (the default), but about one each: `always` decodes all
 K, for several diverse verified paths per question.
 """
@@ -130,22 +130,27 @@ class LlamaCppTeacher:
             for (number, path), generation in zip(jobs, generations):
                 written[number].append((path, clean_output(generation.text)))
             return written
-        open_asks = list(range(len(asks)))
-        for path in range(max((self.paths_for(a.thought) for a in asks), default=0)):
-            jobs = [n for n in open_asks if path < self.paths_for(asks[n].thought)]
-            if not jobs:
-                break
-            generations = self._decode([asks[n].prompt for n in jobs], [self._temperature(path)] * len(jobs),
-                                       seed=self.engine.seed + path, **options)
-            open_asks = []
-            for number, generation in zip(jobs, generations):
-                ask, text = asks[number], clean_output(generation.text)
-                written[number].append((path, text))
-                if ask.gold is None or check_rationale(ask.thought, text, ask.question, ask.gold, ask.shown_answer)[1]:
-                    open_asks.append(number)
-            if groups is not None:
-                lost = {groups[n] for n in open_asks if path + 1 >= self.paths_for(asks[n].thought)}
-                open_asks = [n for n in open_asks if groups[n] not in lost]
+        # One call: each ask's greedy path, then, as a path ends unverified, the next sampled path in the
+        # same slot (its prompt's cells kept), until one verifies or the ask has used its paths.
+        tried, lost = [0] * len(asks), set()
+
+        def again(number: int, text: str) -> float | None:
+            ask = asks[number]
+            tried[number] += 1
+            if ask.gold is not None and \
+                    not check_rationale(ask.thought, clean_output(text), ask.question, ask.gold, ask.shown_answer)[1]:
+                return None  # verified
+            if tried[number] >= self.paths_for(ask.thought):
+                if groups is not None:
+                    lost.add(groups[number])
+                return None
+            if groups is not None and groups[number] in lost:
+                return None
+            return self._temperature(tried[number])
+
+        for number, generations in enumerate(self._decode_paths([a.prompt for a in asks], [0.0] * len(asks), again,
+                                                                **options)):
+            written[number] = [(path, clean_output(g.text)) for path, g in enumerate(generations)]
         return written
 
     def _account(self, generations: list) -> list:
@@ -207,6 +212,16 @@ class LlamaCppTeacher:
             return self._account(self.engine.decode_together(prompts, temperatures, **options))
         except EngineError as exc:  # e.g. a prompt longer than the context
             raise TeacherError(f"llama.cpp refused the prompts: {exc}") from None
+
+    def _decode_paths(self, prompts: list[str], temperatures: list[float], again, **options) -> list[list]:
+        if not prompts:
+            return []
+        try:
+            paths = self.engine.decode_paths(prompts, temperatures, again=again, **options)
+        except EngineError as exc:
+            raise TeacherError(f"llama.cpp refused the prompts: {exc}") from None
+        self._account([g for generations in paths for g in generations])
+        return paths
 
     def decode_texts(self, prompts: list[str], temperatures: list[float], *, max_tokens: int, stop: list[str]) -> list[str]:
         """Free-form completions of many prompts, decoded together (e.g. FDD's new questions)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .base import EngineError, Generation, OnText, Until, ends_line
 from .llama_params import load_llama
-from .llamacpp_batch import generate_batch
+from .llamacpp_batch import Again, generate_batch, generate_paths
 
 
 def default_threads() -> int:
@@ -111,10 +111,17 @@ class LlamaCppEngine:
         share a prefix together), e.g. a teacher's greedy and sampled paths for many problems.
         `seed`: the sampling seed (default the engine's); calls that sample the same prompts again
         need different seeds to draw different paths."""
+        return [paths[0] for paths in self.decode_paths(prompts, temperatures, max_tokens=max_tokens, stop=stop,
+                                                         until=until, seed=seed)]
+
+    def decode_paths(self, prompts: list[str], temperatures: list[float], *, max_tokens: int, stop: list[str],
+                     until: Until | None = None, seed: int | None = None, again: Again | None = None) -> list[list[Generation]]:
+        """`decode_together`, and more paths per prompt where `again(index, text)` returns the next path's
+        temperature as the last ends (decoded in the same slot, its prompt not read again)."""
         tokens = [self._tokenize(p, max_tokens) for p in prompts]
-        return generate_batch(self.llm, tokens, max_tokens=max_tokens, stop=stop, threads=self.threads, until=until,
+        return generate_paths(self.llm, tokens, max_tokens=max_tokens, stop=stop, threads=self.threads, until=until,
                               temperature=list(temperatures), seed=self.seed if seed is None else seed,
-                              slots=self.batch_size)
+                              slots=self.batch_size, again=again)
 
     def _tokenize(self, prompt: str, max_tokens: int) -> list[int]:
         """The prompt's tokens as `create_completion` feeds them (BOS where the model asks for one),

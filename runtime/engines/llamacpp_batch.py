@@ -8,6 +8,9 @@ tagged with every sequence through it (a unified KV cache); then one token per u
 per step. With fewer slots than prompts, a finished sequence's cells are freed and the next prompts
 enter in the same step (continuous batching), the examples shared into them from a held copy.
 
+A prompt can be decoded again in its own slot (`again`, e.g. a teacher's next sampled path while none so
+far verifies): its generated cells are dropped and its prompt's cells kept, so nothing is read twice.
+
 Each call makes its own small llama.cpp context on the loaded model, sized for that call, and frees it:
 the engine's long-lived context stays as it was, and memory is only held while decoding.
 
@@ -26,6 +29,8 @@ import numpy as np
 
 from .base import EngineError, Generation, Until, common_prefix_length, cut_at_stop, ends_line
 
+Again = Callable[[int, str], "float | None"]  # (prompt index, the path's text) -> another path's temperature, or None
+
 BATCH_TOKENS = 512  # tokens per llama_decode call while reading prompts
 # Flash attention on: llama.cpp's CPU kernel skips masked KV cells, so a sequence attends only to its own
 # cells of the unified cache. Measured on the 1.5B teacher, 32 sequences, 24 decoded tokens each (AMD EPYC
@@ -37,7 +42,21 @@ def generate_batch(llm, prompts: list[list[int]], *, max_tokens: int, stop: list
                    on_text: Callable[[int, str], None] | None = None, until: Until | None = None,
                    temperature: float | list[float] = 0.0, top_k: int = 40, seed: int = 0,
                    slots: int | None = None) -> list[Generation]:
-    """One generation per tokenized prompt (greedy at temperature 0, else sampled; a list of
+    """One generation per tokenized prompt (see `generate_paths`, which this is with no `again`)."""
+    return [paths[0] for paths in generate_paths(llm, prompts, max_tokens=max_tokens, stop=stop, threads=threads,
+                                                 on_text=on_text, until=until, temperature=temperature, top_k=top_k,
+                                                 seed=seed, slots=slots)]
+
+
+def generate_paths(llm, prompts: list[list[int]], *, max_tokens: int, stop: list[str], threads: int,
+                   on_text: Callable[[int, str], None] | None = None, until: Until | None = None,
+                   temperature: float | list[float] = 0.0, top_k: int = 40, seed: int = 0,
+                   slots: int | None = None, again: Again | None = None) -> list[list[Generation]]:
+    """Generations per tokenized prompt: one, or more where `again(index, text)`, called as a prompt's
+    latest path ends, returns the temperature of another path from that prompt (None: no more). The
+    next path decodes in the same slot right away, from the prompt's cells already in the cache.
+
+    One generation per tokenized prompt (greedy at temperature 0, else sampled; a list of
     temperatures gives each prompt its own, so a greedy answer and sampled paths share the forward
     passes); text is cut at the first stop string, like llama-cpp-python's
     `create_completion(stop=...)`, and ends where `until` accepts it.
@@ -49,7 +68,7 @@ def generate_batch(llm, prompts: list[list[int]], *, max_tokens: int, stop: list
     import llama_cpp
 
     rng = np.random.default_rng(seed)
-    temperatures = temperature if isinstance(temperature, list) else [temperature] * len(prompts)
+    temperatures = list(temperature) if isinstance(temperature, list) else [temperature] * len(prompts)
 
     def pick(row: np.ndarray, temperature: float) -> int:
         if temperature <= 0:
@@ -115,17 +134,20 @@ def generate_batch(llm, prompts: list[list[int]], *, max_tokens: int, stop: list
         decode([(token, pos, [holder], -1) for pos, token in enumerate(prompts[0][:shared])])
         generated: list[list[int]] = [[] for _ in range(count)]
         texts = [""] * count
-        seconds = [0.0] * count
+        paths: list[list[Generation]] = [[] for _ in range(count)]
         first: float | None = None
+        restarting: list[int] = []  # prompts whose next path begins this step, in their slots
         free = list(range(slots - 1, -1, -1))
         slot_of: dict[int, int] = {}
         nexts: dict[int, int] = {}   # live prompt -> its sampled token, not yet decoded
         waiting = list(reversed(groups))
-        while waiting or nexts:
+        while waiting or nexts or restarting:
             entries = []
-            # The live sequences' next tokens, then the prompts entering this step.
+            # The live sequences' next tokens, the prompts starting another path, then those entering.
             for s, token in nexts.items():
                 entries.append((token, len(prompts[s]) + len(generated[s]) - 1, [slot_of[s]], s))
+            entries += [(prompts[s][-1], len(prompts[s]) - 1, [slot_of[s]], s) for s in restarting]
+            restarting = []
             entering = []
             while waiting and len(waiting[-1]) <= len(free):
                 group = waiting.pop()
@@ -154,7 +176,16 @@ def generate_batch(llm, prompts: list[list[int]], *, max_tokens: int, stop: list
                         on_text(s, cut)
                     done = cut != text or ended or len(generated[s]) >= max_tokens
                 if done:
-                    seconds[s] = time.perf_counter() - started
+                    paths[s].append(Generation(texts[s], len(prompts[s]), len(generated[s]),
+                                               time.perf_counter() - started, first))
+                    following = again(s, texts[s]) if again is not None else None
+                    if following is not None:
+                        # Keep the prompt's cells but its last token, which is decoded again to draw the
+                        # next path's first token at its own temperature.
+                        llama_cpp.llama_memory_seq_rm(memory, slot_of[s], len(prompts[s]) - 1, -1)
+                        generated[s], texts[s], temperatures[s] = [], "", following
+                        restarting.append(s)
+                        continue
                     slot = slot_of.pop(s)
                     llama_cpp.llama_memory_seq_rm(memory, slot, -1, -1)
                     free.append(slot)
@@ -163,7 +194,7 @@ def generate_batch(llm, prompts: list[list[int]], *, max_tokens: int, stop: list
     finally:
         llama_cpp.llama_batch_free(batch)
         llama_cpp.llama_free(ctx)
-    return [Generation(texts[s], len(prompts[s]), len(generated[s]), seconds[s], first) for s in range(count)]
+    return paths
 
 
 def admission_groups(prompts: list[list[int]], shared: int, slots: int) -> list[list[int]]:

@@ -157,27 +157,48 @@ def test_an_installed_teacher_is_a_bundle_the_benchmarks_and_runtime_load(tmp_pa
     assert teachers.teacher_bundle(record) == folder  # idempotent
 
 
+def paths_round_robin(prompts, temperatures, again, write):
+    """A decoder's `decode_paths` as the batch decoder orders it when every path is as long: each live
+    prompt's next path per step; `write(prompt, temperature, path)` gives a path's text."""
+    from runtime.engines.base import Generation
+
+    paths, live = [[] for _ in prompts], dict(enumerate(temperatures))
+    while live:
+        for index, temperature in list(live.items()):
+            text = write(prompts[index], temperature, len(paths[index]))
+            paths[index].append(Generation(text=text, prompt_tokens=1, tokens=3, seconds=0.0, first_token_s=None))
+            following = again(index, text) if again is not None else None
+            if following is None:
+                del live[index]
+            else:
+                live[index] = following
+    return paths
+
+
 class ScriptedEngine:
-    """Stands in for the llama.cpp engine: the greedy PoT is right; the EoT is wrong greedy and at the
-    first sampling seed, right at the second. Keeps each call's prompts, temperatures and seed."""
+    """Stands in for the llama.cpp engine: the greedy PoT is right; the EoT is wrong greedy and at its
+    first sampled path, right at its second one drawn again in the same slot. Keeps each call's
+    prompts, temperatures and seed, and the paths decoded."""
     batch_size, seed = 4, 10
 
     def __init__(self):
-        self.calls = []
+        self.calls, self.decoded = [], 0
 
     def decode_together(self, prompts, temperatures, seed=None, **_):
-        from runtime.engines.base import Generation
+        return [paths[0] for paths in self.decode_paths(prompts, temperatures, seed=seed)]
+
+    def decode_paths(self, prompts, temperatures, again=None, seed=None, **_):
+        def write(prompt, temperature, path):
+            if prompt.rstrip().endswith(PROMPTS[Thought.POT]):
+                return "ans = 5 * 4"
+            right = temperature > 0 and path == 2
+            return "% Assume x cards:\nx / 4 = 5\nans = x" if right else "x = 5 + 4\nans = x"
 
         self.calls.append((["pot" if p.rstrip().endswith(PROMPTS[Thought.POT]) else "eot" for p in prompts],
                            list(temperatures), seed))
-        texts = []
-        for prompt, temperature in zip(prompts, temperatures):
-            if prompt.rstrip().endswith(PROMPTS[Thought.POT]):
-                texts.append("ans = 5 * 4")
-            else:
-                right = temperature > 0 and seed == self.seed + 2
-                texts.append("% Assume x cards:\nx / 4 = 5\nans = x" if right else "x = 5 + 4\nans = x")
-        return [Generation(text=t, prompt_tokens=1, tokens=3, seconds=0.0, first_token_s=None) for t in texts]
+        paths = paths_round_robin(prompts, temperatures, again, write)
+        self.decoded += sum(len(p) for p in paths)
+        return paths
 
 
 @pytest.mark.parametrize("policy", ["always", "until-verified"])
@@ -198,10 +219,10 @@ def test_extra_paths_are_sampled_only_while_no_path_verifies(tmp_path, policy):
     if policy == "always":  # every path in one call, a question's paths next to each other
         assert calls == [(["pot", "pot", "eot", "eot", "eot"], [0.0, 0.7, 0.0, 0.7, 0.7], None)]
         assert kept == [("pot", 0)]  # the sampled PoT is the greedy one again: a duplicate
-    else:  # greedy first; then only the thought still without a verified path, a new seed each round
-        assert calls == [(["pot", "eot"], [0.0, 0.0], 10), (["eot"], [0.7], 11), (["eot"], [0.7], 12)]
-        assert kept == [("eot", 2), ("pot", 0)]
-    assert teacher.tokens == 3 * sum(len(c[0]) for c in calls)
+    else:  # greedy first; then, in the same call, sampled paths only for the thought still without a verified one
+        assert calls == [(["pot", "eot"], [0.0, 0.0], None)]
+        assert kept == [("eot", 2), ("pot", 0)] and teacher.engine.decoded == 4
+    assert teacher.tokens == 3 * teacher.engine.decoded
 
 
 def test_until_verified_needs_a_local_teacher(tmp_path):
@@ -214,8 +235,6 @@ def test_until_verified_needs_a_local_teacher(tmp_path):
 def test_until_verified_stops_a_sub_question_once_one_thought_has_run_out():
     """A sub-question is kept only when every thought verifies: once its PoT has failed both paths, the
     EoT's third path would be thrown away, so it is not decoded."""
-    from runtime.engines.base import Generation
-
     from distill.teachers.llamacpp import LlamaCppTeacher, _Ask
 
     class Wrong:
@@ -224,10 +243,10 @@ def test_until_verified_stops_a_sub_question_once_one_thought_has_run_out():
         def __init__(self):
             self.calls = []
 
-        def decode_together(self, prompts, temperatures, seed=None, **_):
+        def decode_paths(self, prompts, temperatures, again=None, **_):
             self.calls.append(len(prompts))
-            return [Generation(text="ans = 1" if p == "pot" else "x = 1\nans = x", prompt_tokens=1, tokens=3,
-                               seconds=0.0, first_token_s=None) for p in prompts]
+            return paths_round_robin(prompts, temperatures, again,
+                                     lambda prompt, *_: "ans = 1" if prompt == "pot" else "x = 1\nans = x")
 
     def teacher():
         made = object.__new__(LlamaCppTeacher)
@@ -239,5 +258,5 @@ def test_until_verified_stops_a_sub_question_once_one_thought_has_run_out():
     question = "Ann buys 5 packs of 4 cards. How many cards does she buy?"
     asks = [_Ask(Thought.POT, "pot", question, 20.0, False), _Ask(Thought.EOT, "eot", question, 20.0, False)]
     apart, together = teacher(), teacher()
-    assert [len(p) for p in apart._write(asks)] == [2, 3] and apart.engine.calls == [2, 2, 1]
-    assert [len(p) for p in together._write(asks, [0, 0])] == [2, 2] and together.engine.calls == [2, 2]
+    assert [len(p) for p in apart._write(asks)] == [2, 3] and apart.engine.calls == [2]
+    assert [len(p) for p in together._write(asks, [0, 0])] == [2, 2] and together.engine.calls == [2]

@@ -118,6 +118,45 @@ def test_finished_slots_are_refilled_and_decode_as_if_alone(student, engine):
             assert [g.tokens for g in together] == [g.tokens for g in alone], slots
 
 
+def test_another_path_decodes_in_its_slot_from_the_cached_prompt(student, engine):
+    """`again`: a prompt's next path starts in its own slot from the prompt's cells already in the cache
+    (its generated cells dropped). Asked greedily, the second path must be the first again, token for
+    token, with as many slots as prompts and with fewer (slots refilled while others start over);
+    sampled paths come in the number asked for and are reproducible."""
+    _, problems = student
+    few_shot = "Solve the problems.\n\n"
+    prompts = [few_shot + format_prompt(p.question, t) for p in problems[:3] for t in (Thought.POT, Thought.EOT)]
+    alone = run(engine, prompts, batch_size=1)
+    for slots in (6, 2):
+        engine.batch_size = slots
+        asked: list[tuple[int, str]] = []
+
+        def once_more(index: int, text: str) -> float | None:
+            asked.append((index, text))
+            return 0.0 if len([i for i, _ in asked if i == index]) == 1 else None
+
+        paths = engine.decode_paths(prompts, [0.0] * len(prompts), max_tokens=96, stop=list(STOP_SEQUENCES), again=once_more)
+        assert [[g.text for g in p] for p in paths] == [[g.text, g.text] for g in alone], slots
+        assert [[g.tokens for g in p] for p in paths] == [[g.tokens, g.tokens] for g in alone], slots
+        assert sorted(asked) == sorted((i, g.text) for i, g in enumerate(alone) for _ in range(2))
+
+    engine.batch_size = 4
+    extra = {0: 2, 3: 1}  # sampled paths wanted after the greedy one, per prompt
+
+    def sampled(index: int, text: str) -> float | None:
+        if extra.get(index, 0) <= 0:
+            return None
+        extra[index] -= 1
+        return 0.9
+
+    first = engine.decode_paths(prompts, [0.0] * len(prompts), max_tokens=24, stop=list(STOP_SEQUENCES), again=sampled)
+    assert [len(p) for p in first] == [3, 1, 1, 2, 1, 1] and all(g.tokens <= 24 for p in first for g in p)
+    assert [p[0].text for p in first] == [g.text[:len(p[0].text)] for p, g in zip(first, alone)]
+    extra.update({0: 2, 3: 1})
+    second = engine.decode_paths(prompts, [0.0] * len(prompts), max_tokens=24, stop=list(STOP_SEQUENCES), again=sampled)
+    assert [[g.text for g in p] for p in second] == [[g.text for g in p] for p in first]
+
+
 def test_admission_groups_keep_a_questions_paths_together():
     from runtime.engines.llamacpp_batch import admission_groups
 
