@@ -26,6 +26,23 @@ def build_parser() -> argparse.ArgumentParser:
     solver.add_argument("--json", action="store_true", help="print the result as JSON")
     solver.set_defaults(handler=cmd_solver)
 
+    steps = commands.add_parser(
+        "steps", help="what a llama.cpp decode step costs with 1, 2, 4, ... sequences decoding together",
+        description="Time decode steps of a bundle's GGUF weights with several sequences at once, as the "
+                    "runtime's batch decoder runs them (a question's thoughts, a batch's questions, the sampled "
+                    "paths of a confidence rating): how much batching pays on this CPU. Writes decode_steps.json "
+                    "and .md to --out. Run it with nothing else on the cores.",
+    )
+    steps.add_argument("--model", default="", help="bundle name or folder, with @QUANT to pick weights "
+                                                   "(default: the default student's first weights, its q8_0 GGUF)")
+    steps.add_argument("--sequences", default="1,2,4,8", help="sequence counts to time (default 1,2,4,8)")
+    steps.add_argument("--steps", type=int, default=40, help="decode steps per count and round (default 40)")
+    steps.add_argument("--rounds", type=int, default=2, help="rounds over the counts (default 2)")
+    steps.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: every core)")
+    steps.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="report folder (default benchmarks/results)")
+    steps.add_argument("--json", action="store_true", help="print the result as JSON")
+    steps.set_defaults(handler=cmd_steps)
+
     run = commands.add_parser(
         "run", help="accuracy, latency and memory of one or more bundles on the benchmark datasets",
         description="Solve benchmark problems with each model (each in its own measured child process) and "
@@ -133,12 +150,29 @@ def cmd_solver(args: argparse.Namespace) -> int:
         print("benchmarks: error: --repeats must be at least 1", file=sys.stderr)
         return 2
     result = solver_throughput.measure(args.repeats)
+    return _report(args, "solver_throughput", result, solver_throughput.to_markdown(result))
+
+
+def _report(args: argparse.Namespace, stem: str, result, markdown: str) -> int:
+    """Write STEM.json and STEM.md to --out and print one of them (--json: the JSON)."""
     args.out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(args.out / "solver_throughput.json", json.dumps(result, indent=2) + "\n")
-    markdown = solver_throughput.to_markdown(result)
-    write_text_atomic(args.out / "solver_throughput.md", markdown)
+    write_text_atomic(args.out / f"{stem}.json", json.dumps(result, indent=2) + "\n")
+    write_text_atomic(args.out / f"{stem}.md", markdown)
     print(json.dumps(result) if args.json else markdown)
     return 0
+
+
+def cmd_steps(args: argparse.Namespace) -> int:
+    from . import decode_steps
+    from .targets import parse_targets
+
+    if args.steps < 1 or args.rounds < 1 or (args.threads is not None and args.threads < 1):
+        print("benchmarks: error: --steps, --rounds and --threads must be at least 1", file=sys.stderr)
+        return 2
+    counts = decode_steps.parse_sequences(args.sequences)
+    results = [decode_steps.measure(target, counts, steps=args.steps, rounds=args.rounds, threads=args.threads)
+               for target in parse_targets(args.model)]
+    return _report(args, "decode_steps", results, decode_steps.to_markdown(results))
 
 
 def cmd_run(args: argparse.Namespace, *, quiet: bool = False) -> int:

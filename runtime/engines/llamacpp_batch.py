@@ -91,17 +91,7 @@ def generate_paths(llm, prompts: list[list[int]], *, max_tokens: int, stop: list
     groups = admission_groups(prompts, shared, slots)
     holder = slots
     widest = max(len(p) - shared for p in prompts) + max_tokens
-    params = llama_cpp.llama_context_default_params()
-    params.n_ctx = -(-(shared + slots * widest + slots) // 256) * 256
-    params.n_batch = params.n_ubatch = BATCH_TOKENS
-    params.n_seq_max = slots + 1
-    params.n_threads = params.n_threads_batch = threads
-    params.kv_unified = True   # a shared prefix cell can belong to every sequence
-    params.flash_attn_type = FLASH_ATTENTION
-    params.no_perf = True
-    ctx = llama_cpp.llama_init_from_model(llm.model, params)
-    if not ctx:
-        raise EngineError(f"llama.cpp could not make a context of {params.n_ctx} tokens for {slots} sequences")
+    ctx = batch_context(llm, shared + slots * widest + slots, slots + 1, threads)
     batch = llama_cpp.llama_batch_init(BATCH_TOKENS, 0, slots + 1)
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
     n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
@@ -195,6 +185,67 @@ def generate_paths(llm, prompts: list[list[int]], *, max_tokens: int, stop: list
         llama_cpp.llama_batch_free(batch)
         llama_cpp.llama_free(ctx)
     return paths
+
+
+def batch_context(llm, tokens: int, sequences: int, threads: int):
+    """A llama.cpp context on the loaded model for `sequences` sequences and `tokens` cells in all,
+    as every batched decode here uses it (unified cache, flash attention); the caller frees it."""
+    import llama_cpp
+
+    params = llama_cpp.llama_context_default_params()
+    params.n_ctx = -(-tokens // 256) * 256
+    params.n_batch = params.n_ubatch = BATCH_TOKENS
+    params.n_seq_max = sequences
+    params.n_threads = params.n_threads_batch = threads
+    params.kv_unified = True   # a shared prefix cell can belong to every sequence
+    params.flash_attn_type = FLASH_ATTENTION
+    params.no_perf = True
+    ctx = llama_cpp.llama_init_from_model(llm.model, params)
+    if not ctx:
+        raise EngineError(f"llama.cpp could not make a context of {params.n_ctx} tokens for {sequences} sequences")
+    return ctx
+
+
+def step_seconds(llm, prompt: list[int], sequences: int, *, steps: int, threads: int) -> list[float]:
+    """Seconds of each of `steps` decode steps that advance `sequences` sequences by one token each,
+    after they share `prompt` (read once), in a context made as `generate_paths` makes it: what one
+    step of a batch of greedy or sampled paths costs on this CPU, without the sampling around it."""
+    import llama_cpp
+
+    if sequences < 1 or steps < 1 or not prompt:
+        raise EngineError("step timing needs a prompt, at least one sequence and at least one step")
+    if len(prompt) > BATCH_TOKENS:
+        raise EngineError(f"the prompt ({len(prompt)} tokens) is longer than one batch ({BATCH_TOKENS})")
+    ctx = batch_context(llm, len(prompt) + sequences * (steps + 1), sequences, threads)  # each its own new cells
+    batch = llama_cpp.llama_batch_init(BATCH_TOKENS, 0, sequences)
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
+    times = []
+    try:
+        batch.n_tokens = len(prompt)
+        for i, token in enumerate(prompt):
+            batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, i, sequences
+            for k in range(sequences):
+                batch.seq_id[i][k] = k
+            batch.logits[i] = i == len(prompt) - 1
+        if llama_cpp.llama_decode(ctx, batch) != 0:
+            raise EngineError("llama.cpp could not decode the prompt")
+        last = prompt[-1]
+        for step in range(steps):
+            batch.n_tokens = sequences
+            for k in range(sequences):
+                # each sequence its own next token, as sampled paths diverge
+                batch.token[k] = (last + 1 + step * sequences + k) % n_vocab
+                batch.pos[k], batch.n_seq_id[k], batch.seq_id[k][0], batch.logits[k] = len(prompt) + step, 1, k, 1
+            started = time.perf_counter()
+            if llama_cpp.llama_decode(ctx, batch) != 0:
+                raise EngineError(f"llama.cpp could not decode a step of {sequences} sequences")
+            llama_cpp.llama_get_logits_ith(ctx, sequences - 1)  # the logits are ready, as a sampler would read them
+            times.append(time.perf_counter() - started)
+    finally:
+        llama_cpp.llama_batch_free(batch)
+        llama_cpp.llama_free(ctx)
+    return times
 
 
 def admission_groups(prompts: list[list[int]], shared: int, slots: int) -> list[list[int]]:
