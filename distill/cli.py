@@ -103,9 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="local teachers: instead of rationales for each problem, write its one-step and two-step "
                               "sub-questions (questions whose answers are the worked solution's first intermediate "
                               "values), each a short problem of its own: the teacher writes the question, then a rationale "
-                              "per thought with the rationalize prompt (the solution up to that value) and the "
-                              "student's worked examples; kept only when every thought executes to "
-                              "that value and the question shares no word 8-gram with any test set")
+                              "per thought with the student's worked examples, per --teacher-mode: rationalize shows the "
+                              "solution up to that value, solve the new question alone (which checks that the question "
+                              "asks for it); kept only when every thought executes to that value and the question "
+                              "shares no word 8-gram with any test set")
     teacher.add_argument("--batch", type=int, default=8, metavar="N",
                          help="local teachers: sequences decoded at once; a finished one's slot goes to the next prompt (default 8)")
     teacher.add_argument("--temperature", type=float, default=0.0,

@@ -173,8 +173,10 @@ class LlamaCppTeacher:
     def _subquestions(self, problems: list[Problem], thoughts: list[Thought]) -> list[list[Candidate]]:
         """Two stages: the teacher writes each target's question (one line, greedy), then every thought
         of each question that passes `check_question` is written like any problem's (`--paths` per
-        thought, the first greedy; see `extra_paths`), rationalizing the solution up to the target's value with the
-        student's worked examples (`subquestions.RATIONALE_EXAMPLES`). A refused
+        thought, the first greedy; see `extra_paths`) with the student's worked examples
+        (`subquestions.RATIONALE_EXAMPLES`): a `rationalize` thought from the solution up to the target's
+        value, a `solve` thought from the new question alone. With both kinds, the solved thoughts are
+        written first and the others only for questions whose solved thoughts reach the value. A refused
         question keeps empty rationales so the builder counts why."""
         from .. import subquestions
 
@@ -189,18 +191,40 @@ class LlamaCppTeacher:
         for number, ((index, target), question) in enumerate(zip(jobs, questions)):
             if question and subquestions.check_question(problems[index].question, question, target.value) is None:
                 for thought in thoughts:
-                    prompt = teacher_prompt(question, thought, thoughts, target.solution, subquestions.RATIONALE_EXAMPLES)
-                    second.append((number, _Ask(thought, prompt, question, target.value, True)))
+                    # solve: the question alone, so a kept path shows the question asks for the value
+                    rationalized = self.mode_for(thought, problems[index]) == "rationalize"
+                    prompt = teacher_prompt(question, thought, thoughts, target.solution if rationalized else None,
+                                            subquestions.RATIONALE_EXAMPLES)
+                    second.append((number, _Ask(thought, prompt, question, target.value, rationalized)))
+        solved = [(number, ask) for number, ask in second if not ask.shown_answer]
+        shown = [(number, ask) for number, ask in second if ask.shown_answer]
         written: dict = {}
-        for (number, ask), paths in zip(second, self._write([ask for _, ask in second], [number for number, _ in second])):
-            written[(number, ask.thought)] = paths
+        if solved and shown:
+            # The question alone first (a call of its own: the prompts share their examples with each other,
+            # not with the rationalize prompts); only sub-questions whose solved thoughts reach the value get
+            # the rest written, since no other could be kept.
+            written.update(self._write_asks(solved))
+            failed = {number for number, ask in solved
+                      if not any(check_rationale(ask.thought, text, ask.question, ask.gold, False)[1] is None
+                                 for _, text in written[(number, ask.thought)])}
+            second = [(number, ask) for number, ask in shown if number not in failed]
+        written.update(self._write_asks(second))
+        asked = {number for number, _ in solved + shown}
         out: list[list[Candidate]] = [[] for _ in problems]
         for number, ((index, target), question) in enumerate(zip(jobs, questions)):
             for thought in thoughts:
+                if number in asked and (number, thought) not in written:
+                    continue  # not written: the question alone did not lead to the value
                 for path, text in written.get((number, thought), [(0, "")]):
-                    out[index].append(Candidate(thought, text, path=path, shown_answer=True,
+                    out[index].append(Candidate(thought, text, path=path,
+                                                shown_answer=self.mode_for(thought, problems[index]) == "rationalize",
                                                 question=question, gold=target.value, suffix=target.suffix))
         return out
+
+    def _write_asks(self, asks: list[tuple[int, _Ask]]) -> dict:
+        """(sub-question number, thought) -> its paths, the asks of one sub-question kept together."""
+        paths = self._write([ask for _, ask in asks], [number for number, _ in asks])
+        return {(number, ask.thought): written for (number, ask), written in zip(asks, paths)}
 
     def _temperature(self, path: int) -> float:
         return 0.0 if path == 0 else self.temperature or DEFAULT_TEMPERATURE

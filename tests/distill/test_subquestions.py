@@ -221,7 +221,7 @@ def test_the_teacher_writes_the_question_then_rationalizes_it_with_the_usual_pro
 
     teacher = object.__new__(LlamaCppTeacher)  # the model itself is stood in for
     teacher.engine, teacher.subquestions, teacher.max_tokens, teacher.tokens = StagedEngine(), True, 64, 0
-    teacher.paths, teacher.temperature, teacher.extra_paths = 1, 0.0, "always"
+    teacher.paths, teacher.temperature, teacher.extra_paths, teacher.modes = 1, 0.0, "always", "rationalize"
     teacher.timing, teacher.name, teacher.concurrency = {"prompt_tokens": 0, "generated": 0, "seconds": 0.0}, "staged", 1
     stats = build([PROBLEM], teacher, THOUGHTS, tmp_path / "sub.jsonl")
     stage1, stage2 = teacher.engine.prompts
@@ -237,11 +237,56 @@ def test_the_teacher_writes_the_question_then_rationalizes_it_with_the_usual_pro
     assert stats.by_thought["eot"].failures["wrong answer"] == 1
 
 
+class WrongWhenAlone(StagedEngine):
+    """As StagedEngine, but a program written from the second sub-question alone computes 20, not 27."""
+
+    def decode_together(self, prompts, temperatures, **kwargs):
+        out = super().decode_together(prompts, temperatures, **kwargs)
+        for prompt, generation in zip(prompts, out):
+            if prompt.rstrip().endswith(PROMPTS[Thought.POT]) and "Solution:" not in prompt.rsplit("Question: ", 1)[1]:
+                generation.text = "ans = 5 * 4"
+        return out
+
+
+@pytest.mark.parametrize("engine", [StagedEngine, WrongWhenAlone])
+def test_a_thought_in_solve_mode_sees_the_sub_question_alone(tmp_path, engine):
+    """Rationalized from the solution, a path computes the value whatever the new question asks; a
+    thought solved from the question alone shows the question asks for it. The solved thought goes
+    first, and the others are written only where it reached the value."""
+    from distill.teachers.llamacpp import LlamaCppTeacher
+    from distill.teachers.prompts import teacher_prompt
+
+    teacher = object.__new__(LlamaCppTeacher)
+    teacher.engine, teacher.subquestions, teacher.max_tokens, teacher.tokens = engine(), True, 64, 0
+    teacher.paths, teacher.temperature, teacher.extra_paths = 1, 0.0, "always"
+    teacher.modes = {Thought.POT: "solve", Thought.EOT: "rationalize"}
+    teacher.timing, teacher.name, teacher.concurrency = {"prompt_tokens": 0, "generated": 0, "seconds": 0.0}, "staged", 1
+    [candidates] = teacher.generate_many([PROBLEM], THOUGHTS)
+    _, solving, rationalizing = teacher.engine.prompts
+    one, two = subquestions.targets(PROBLEM)
+    first = subquestions.compose(PROBLEM.question, "How many cards does Ann buy?")
+    second = subquestions.compose(PROBLEM.question, "How many cards does Ann have after her friend gives her some?",
+                                  two.uses)
+    assert solving == [teacher_prompt(q, Thought.POT, THOUGHTS, None, subquestions.RATIONALE_EXAMPLES)
+                       for q in (first, second)]
+    both = engine is StagedEngine  # the second sub-question's program from the question alone is right
+    assert rationalizing == [teacher_prompt(q, Thought.EOT, THOUGHTS, t.solution, subquestions.RATIONALE_EXAMPLES)
+                             for q, t in ((first, one), (second, two))][:2 if both else 1]
+    assert [(c.suffix, c.thought, c.shown_answer) for c in candidates] == [
+        ("~s1", Thought.POT, False), ("~s1", Thought.EOT, True), ("~s2", Thought.POT, False)] + \
+        ([("~s2", Thought.EOT, True)] if both else [])
+    teacher.engine = engine()
+    stats = build([PROBLEM], teacher, THOUGHTS, tmp_path / "sub.jsonl")
+    assert stats.subquestion_targets == 2 and stats.subquestions_kept == 1  # s2's EoT computes 20 in any case
+    assert stats.by_thought["eot"].generated == (2 if both else 1)
+
+
 def test_a_local_teacher_writes_each_target_once_with_every_thought(tmp_path):
     from distill.teachers.llamacpp import LlamaCppTeacher
     from runtime.base_model import smollm2_gguf_path
 
-    teacher = LlamaCppTeacher(str(smollm2_gguf_path()), max_tokens=40, threads=2, batch_size=4, subquestions=True)
+    teacher = LlamaCppTeacher(str(smollm2_gguf_path()), max_tokens=40, threads=2, batch_size=4, subquestions=True,
+                              modes="rationalize")
     try:
         [candidates] = teacher.generate_many([PROBLEM], THOUGHTS)
         assert [(c.suffix, c.thought, c.gold) for c in candidates] == [
