@@ -249,7 +249,8 @@ def _verify(problem: Problem, outcome, thoughts: list[Thought], teacher: str, se
             if refused:
                 stats.failures[refused] += 1
                 continue
-        result, failure = check_rationale(candidate.thought, candidate.text, question, gold, candidate.shown_answer)
+        shown = (problem.solution or "") if candidate.shown_answer else None
+        result, failure = check_rationale(candidate.thought, candidate.text, question, gold, shown)
         if result.error_kind not in ("syntax", "unsafe"):
             stats.parsed += 1
         if result.ok:
@@ -334,29 +335,39 @@ def _perturbed_records(problem: Problem, records: list[Record], teacher: str, co
     return made, stats.to_dict()
 
 
-def stats_of_file(path: Path) -> tuple[BuildStats | None, dict]:
-    """(the build's funnel from its progress file, if there is one; counts from the records)."""
+def stats_of_files(paths: list[Path]) -> tuple[BuildStats | None, dict]:
+    """(the builds' funnel from their progress files, if any; counts from the records). Several files
+    are builds over the same problems (e.g. a PoT and EoT run and an EoT-only one): counts and funnels
+    add up, and a problem attempted by several counts once."""
     from .records import read_records
 
     counts: dict = {"records": 0, "by_thought": Counter(), "by_source": Counter(), "by_teacher": Counter(),
                     "problems": set(), "format_version": Counter()}
-    for record in read_records(path):
-        counts["records"] += 1
-        counts["by_thought"][record.thought] += 1
-        counts["by_source"][record.source] += 1
-        counts["by_teacher"][record.teacher] += 1
-        counts["problems"].add(record.problem_id)
-        counts["format_version"][record.format_version] += 1
+    for path in paths:
+        for record in read_records(path):
+            counts["records"] += 1
+            counts["by_thought"][record.thought] += 1
+            counts["by_source"][record.source] += 1
+            counts["by_teacher"][record.teacher] += 1
+            counts["problems"].add(record.problem_id)
+            counts["format_version"][record.format_version] += 1
     counts["problems"] = len(counts["problems"])
     funnel = None
-    progress = progress_path(Path(path))
-    if progress.exists():
-        funnel = BuildStats()
+    attempted: set[str] = set()
+    for path in paths:
+        progress = progress_path(Path(path))
+        if not progress.exists():
+            continue
+        funnel = funnel or BuildStats()
         for line in progress.read_text(encoding="utf-8").splitlines():
             try:
-                funnel.add_problem(json.loads(line))
-            except (json.JSONDecodeError, KeyError, TypeError):
+                entry = json.loads(line)
+                funnel.add_problem(entry)
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
                 continue
+            attempted.add(str(entry.get("id")))
+    if funnel:
+        funnel.problems = len(attempted)
     return funnel, counts
 
 

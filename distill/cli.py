@@ -143,8 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "the PoT's: renaming, inlined numbers and `=` are not differences); sub-questions by depth. With "
                     "FILE.progress beside it: the funnel (generated, parsed, executed, correct, kept), the share of "
                     "attempted problems covered by at least one kept rationale, and the teacher's hours. The file's "
-                    "sha256 names the dataset (e.g. in a model card).")
-    stats.add_argument("file", type=Path)
+                    "sha256 names the dataset (e.g. in a model card). Several files: builds over the same problems "
+                    "(e.g. a PoT and EoT run and an EoT-only run), counted as one dataset.",
+        epilog="Example: distill data stats teacher.jsonl teacher-eot.jsonl --json")
+    stats.add_argument("files", type=Path, nargs="+", metavar="FILE")
     stats.add_argument("--json", action="store_true", help="print one JSON object")
     stats.set_defaults(handler=cmd_stats)
 
@@ -504,14 +506,14 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     from runtime.files import sha256_file
 
-    from .build import stats_of_file
+    from .build import stats_of_files
     from .dataset_stats import dataset_stats
     from .records import read_records
     from .report import print_build_report, print_counts, print_diversity
 
-    funnel, counts = stats_of_file(args.file)
-    diversity = dataset_stats(read_records(args.file))
-    digest = sha256_file(args.file)
+    funnel, counts = stats_of_files(args.files)
+    diversity = dataset_stats(record for path in args.files for record in read_records(path))
+    digests = {str(path): sha256_file(path) for path in args.files}
     if funnel and funnel.problems:
         diversity["attempted"] = funnel.problems
         diversity["covered"] = round(diversity["parents"] / funnel.problems, 4)
@@ -519,7 +521,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
         if funnel.subquestion_targets:
             diversity["subquestions_asked"] = funnel.subquestion_targets
     if args.json:
-        out = {"sha256": digest, "counts": {k: dict(v) if hasattr(v, "items") else v for k, v in counts.items()},
+        out = {"sha256": digests[str(args.files[0])] if len(args.files) == 1 else digests,
+               "counts": {k: dict(v) if hasattr(v, "items") else v for k, v in counts.items()},
                "diversity": diversity}
         if funnel:
             out["funnel"] = {name: s.to_dict() for name, s in funnel.by_thought.items()}
@@ -527,7 +530,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
             out["teacher_errors"] = dict(funnel.teacher_errors)
         print(json.dumps(out))
         return 0
-    print(f"{args.file.name}: sha256 {digest}")
+    for path, digest in digests.items():
+        print(f"{Path(path).name}: sha256 {digest}")
     print_counts(counts)
     print_diversity(diversity)
     if funnel:

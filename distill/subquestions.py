@@ -28,12 +28,12 @@ from runtime.fewshot import EXAMPLES as STUDENT_EXAMPLES
 from runtime.solver import answers_match
 from runtime.thoughts import format_number
 
+from .numbers import numbers
 from .problems import Problem
 from .teachers.gold_gsm8k import NoSteps, parse_steps, strip_marks
 
 SOURCE_SUFFIX = "+sub"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
-_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def targets(problem: Problem) -> list[Target]:
         steps = parse_steps(problem.question, problem.solution)
     except NoSteps:
         return []
-    stated = _numbers(problem.question)
+    stated = numbers(problem.question)
     lines = re.sub(r"\n?####.*$", "", problem.solution, flags=re.S).split("\n")
     depth: dict[str, int] = {}
     uses: dict[str, frozenset[float]] = {}
@@ -62,7 +62,7 @@ def targets(problem: Problem) -> list[Target]:
     for step in steps:
         earlier = [name for name in _NAME.findall(step.expression) if name in depth]
         depth[step.name] = 1 + max((depth[name] for name in earlier), default=0)
-        uses[step.name] = _numbers(step.expression).union(*(uses[name] for name in earlier))
+        uses[step.name] = numbers(step.expression).union(*(uses[name] for name in earlier))
         try:
             value = float(step.result)
         except ValueError:
@@ -127,9 +127,9 @@ def statement(question: str, uses: frozenset[float] | None = None) -> str:
     kept = sentences[:asks[-1]] if asks else sentences
     if uses is None:
         return " ".join(kept)
-    kept = [s for i, s in enumerate(kept) if i == 0 or not _numbers(s) or _numbers(s) & uses]
+    kept = [s for i, s in enumerate(kept) if i == 0 or not numbers(s) or numbers(s) & uses]
     condition = _CONDITION.match(sentences[asks[-1]]) if asks else None
-    if condition and _numbers(condition.group(1)) & uses:
+    if condition and numbers(condition.group(1)) & uses:
         kept.append(condition.group(1) + ",")
     return " ".join(kept)
 
@@ -170,13 +170,10 @@ def check_question(parent: str, question: str, value: float) -> str | None:
     only numbers its parent states, and not state its own answer."""
     if not question or "?" not in question:
         return "not a question"
-    numbers = _numbers(question)
-    if any(answers_match(n, value) for n in numbers):
+    written = numbers(question)
+    if any(answers_match(n, value) for n in written):
         return "answer given"
-    if not numbers <= _numbers(parent):
+    if not written <= numbers(parent):
         return "new numbers"
     return None
 
-
-def _numbers(text: str) -> set[float]:
-    return {float(n) for n in _NUMBER.findall(text.replace(",", ""))}

@@ -3,36 +3,46 @@ deciding whether a question needs another sampled path.
 
 Every rationale goes through the embedded solver (`runtime.solver.execute`, confined, never in this
 process); it is right when its answer equals the gold one and, when the teacher was shown the worked
-solution, it computes the answer instead of writing it down.
+solution, it calculates what the solution calculates instead of writing down the solution's numbers.
 """
 
 from __future__ import annotations
 
-import re
-
 from runtime.solver import SolverResult, answers_match, execute
 from runtime.thoughts import Thought
 
-_LITERAL = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
+from .numbers import numbers, stated_values
+from .teachers.gold_gsm8k import solution_results
 
 
 def check_rationale(thought: Thought, text: str, question: str, gold: float,
-                    shown_answer: bool) -> tuple[SolverResult, str | None]:
+                    shown: str | None) -> tuple[SolverResult, str | None]:
     """The solver's result and why the rationale is not kept (the builder's failure names: the
-    solver's error kind, "no answer", "wrong answer", "answer copied"), or None when it is right."""
+    solver's error kind, "no answer", "wrong answer", "answer copied", "result copied"), or None when
+    it is right. `shown`: the worked solution the teacher was shown (rationalize), else None."""
     result = execute(thought, text)
     if not result.ok:
         return result, result.error_kind or "no answer"
     if not answers_match(result.answer, gold):
         return result, "wrong answer"
-    if shown_answer and thought != Thought.COT and copies_answer(question, text, gold):
-        return result, "answer copied"
+    if shown is not None and thought != Thought.COT:
+        copied = copied_value(question, text, gold, shown)
+        if copied:
+            return result, copied
     return result, None
 
 
-def copies_answer(question: str, rationale: str, answer: float) -> bool:
-    """Does the rationale write the answer as a number the question does not state? A teacher shown
-    the worked solution can pass verification by `ans = 72`; such a rationale computes nothing."""
-    stated = {float(n) for n in _LITERAL.findall(question.replace(",", ""))}
-    written = {float(n) for n in _LITERAL.findall(rationale.replace(",", ""))}
-    return any(answers_match(value, answer) for value in written - stated)
+def copied_value(question: str, rationale: str, answer: float, solution: str) -> str | None:
+    """Does the rationale write, as a number the question does not state, the answer ("answer copied")
+    or another value the worked solution calculates ("result copied")? A teacher shown the solution
+    passes verification with `ans = 72`, or with `x * 600 = 1800` where the solution worked out 1800:
+    such a rationale skips the calculation it stands for, and a student trained on it learns to write
+    numbers no question gives it."""
+    stated = stated_values(question)
+    written = [value for value in numbers(rationale) if not any(answers_match(value, s) for s in stated)]
+    if any(answers_match(value, answer) for value in written):
+        return "answer copied"
+    results = solution_results(solution)
+    if any(answers_match(value, r) for value in written for r in results):
+        return "result copied"
+    return None

@@ -75,6 +75,18 @@ def strip_marks(solution: str) -> str:
     return _FINAL.sub("", _ANNOTATION.sub("", solution)).rstrip()
 
 
+def solution_results(solution: str) -> set[float]:
+    """Every value the solution calculates (its marks' results, arithmetic or not), its answer included."""
+    values = set()
+    for line in _FINAL.sub("", solution).split("\n"):
+        for match in list(_ANNOTATION.finditer(line)) or list(_inline_calculations(line)):
+            try:
+                values.add(float(match.group(2).strip().replace(",", "").lstrip("$")))
+            except ValueError:
+                continue
+    return values
+
+
 def parse_steps(question: str, solution: str) -> list[Step]:
     stated = {_canonical(n) for n in _NUMBER_TOKEN.findall(question.replace(",", ""))}
     steps: list[Step] = []

@@ -42,7 +42,7 @@ class _Ask:
     prompt: str
     question: str
     gold: float | None
-    shown_answer: bool
+    shown: str | None  # the worked solution the teacher was shown (rationalize), else None
 
 
 class LlamaCppTeacher:
@@ -105,12 +105,13 @@ class LlamaCppTeacher:
         asks = []  # (problem index, ask)
         for index, problem in enumerate(problems):
             for thought in thoughts:
-                shown = self.mode_for(thought, problem) == "rationalize"
+                shown = problem.solution if self.mode_for(thought, problem) == "rationalize" else None
                 asks.append((index, _Ask(thought, self.prompt(problem, thought, thoughts), problem.question,
                                          problem.answer, shown)))
         out: list[list[Candidate]] = [[] for _ in problems]
         for (index, ask), paths in zip(asks, self._write([ask for _, ask in asks])):
-            out[index] += [Candidate(ask.thought, text, path=path, shown_answer=ask.shown_answer) for path, text in paths]
+            out[index] += [Candidate(ask.thought, text, path=path, shown_answer=ask.shown is not None)
+                           for path, text in paths]
         return out
 
     def _write(self, asks: list[_Ask], groups: list[int] | None = None) -> list[list[tuple[int, str]]]:
@@ -138,7 +139,7 @@ class LlamaCppTeacher:
             ask = asks[number]
             tried[number] += 1
             if ask.gold is not None and \
-                    not check_rationale(ask.thought, clean_output(text), ask.question, ask.gold, ask.shown_answer)[1]:
+                    not check_rationale(ask.thought, clean_output(text), ask.question, ask.gold, ask.shown)[1]:
                 return None  # verified
             if tried[number] >= self.paths_for(ask.thought):
                 if groups is not None:
@@ -195,9 +196,11 @@ class LlamaCppTeacher:
                     rationalized = self.mode_for(thought, problems[index]) == "rationalize"
                     prompt = teacher_prompt(question, thought, thoughts, target.solution if rationalized else None,
                                             subquestions.RATIONALE_EXAMPLES)
-                    second.append((number, _Ask(thought, prompt, question, target.value, rationalized)))
-        solved = [(number, ask) for number, ask in second if not ask.shown_answer]
-        shown = [(number, ask) for number, ask in second if ask.shown_answer]
+                    # checked against the whole solution, as the builder checks it
+                    solution = problems[index].solution if rationalized else None
+                    second.append((number, _Ask(thought, prompt, question, target.value, solution)))
+        solved = [(number, ask) for number, ask in second if ask.shown is None]
+        shown = [(number, ask) for number, ask in second if ask.shown is not None]
         written: dict = {}
         if solved and shown:
             # The question alone first (a call of its own: the prompts share their examples with each other,
@@ -205,7 +208,7 @@ class LlamaCppTeacher:
             # the rest written, since no other could be kept.
             written.update(self._write_asks(solved))
             failed = {number for number, ask in solved
-                      if not any(check_rationale(ask.thought, text, ask.question, ask.gold, False)[1] is None
+                      if not any(check_rationale(ask.thought, text, ask.question, ask.gold, None)[1] is None
                                  for _, text in written[(number, ask.thought)])}
             second = [(number, ask) for number, ask in shown if number not in failed]
         written.update(self._write_asks(second))

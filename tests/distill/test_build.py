@@ -93,6 +93,22 @@ def test_stats_command(data_dir, tmp_path):
     assert data["funnel"]["cot"]["generated"] == 10 and data["problems"] == 10
 
 
+def test_stats_of_two_builds_over_the_same_problems(data_dir, tmp_path):
+    # e.g. a PoT run and an EoT-only run: a problem attempted by both counts once, records and funnels add up
+    problems = load_problems("gsm8k", "train", data_dir).problems
+    first, second = tmp_path / "pot.jsonl", tmp_path / "eot.jsonl"
+    build(problems[:6], GoldTeacher(), [Thought.POT], first)
+    build(problems[3:8], GoldTeacher(), [Thought.EOT], second)
+    proc = _run("data", "stats", str(first), str(second), "--json")
+    assert proc.returncode == 0, proc.stderr.decode()
+    data = json.loads(proc.stdout)
+    assert data["problems"] == 8 and data["counts"]["problems"] == 8
+    assert data["counts"]["by_thought"] == {"pot": 6, "eot": 5}
+    assert data["funnel"]["pot"]["generated"] == 6 and data["funnel"]["eot"]["generated"] == 5
+    assert data["diversity"]["pot_and_eot"]["problems"] == 3 and data["diversity"]["covered"] == 1.0
+    assert set(data["sha256"]) == {str(first), str(second)}
+
+
 @pytest.mark.parametrize("args, message", [
     (["data", "build", "--dataset", "mnist", "--out", "x.jsonl"], "unknown dataset"),
     (["data", "build", "--dataset", "gsm8k", "--data-dir", "/nonexistent", "--out", "x.jsonl"], "does not exist"),

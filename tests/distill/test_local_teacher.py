@@ -14,7 +14,7 @@ from distill.records import Record
 from distill.teachers import install as teachers
 from distill.teachers.base import TeacherError
 from distill.teachers.prompts import finished, teacher_prompt
-from distill.verify import copies_answer
+from distill.verify import copied_value
 from runtime.base_model import smollm2_gguf_path
 from runtime.engines.llamacpp_batch import prefix_tree
 from runtime.thoughts import PROMPTS, Thought
@@ -107,12 +107,34 @@ def test_generation_ends_at_the_answer_line():
     assert not finished("a = 2\nb = a\n") and not finished("answer = 2\n")
 
 
-def test_copying_the_answer_is_not_solving():
+def test_copying_the_solutions_numbers_is_not_solving():
     question = "Natalia sold 48 clips in April and half as many in May. How many altogether?"
-    assert copies_answer(question, "ans = 72", 72)
-    assert copies_answer(question, "may = 24\ntotal = 72\nans = total", 72)
-    assert not copies_answer(question, "april = 48\nmay = april / 2\nans = april + may", 72)
-    assert not copies_answer("She has 5 apples. How many apples does she have?", "ans = 5", 5)
+    solution = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nShe sold 48+24 = <<48+24=72>>72 clips.\n#### 72"
+    assert copied_value(question, "ans = 72", 72, solution) == "answer copied"
+    assert copied_value(question, "may = 24\ntotal = 72\nans = total", 72, solution) == "answer copied"
+    assert copied_value(question, "may = 24\nans = 48 + may", 72, solution) == "result copied"
+    assert copied_value(question, "% Assume x clips in all:\nx - 24 = 48\nans = x", 72, solution) == "result copied"
+    assert copied_value(question, "april = 48\nmay = april / 2\nans = april + may", 72, solution) is None
+    # "half" states 2; a number that ends a sentence is stated too
+    assert copied_value("She has 5 apples. How many apples does she have?", "ans = 5", 5, "#### 5") is None
+    henrietta = ("The living room walls take up 600 square feet. She has three bedrooms of 400 square feet each. "
+                 "A gallon of paint covers 600 square feet. How many gallons does she need?")
+    sums = "3 * 400 = <<3*400=1200>>1200\n1200 + 600 = <<1200+600=1800>>1800\n1800 / 600 = <<1800/600=3>>3\n#### 3"
+    assert copied_value(henrietta, "% Assume x gallons:\nx * 600 = 1800\nans = x", 3, sums) == "result copied"
+    assert copied_value(henrietta, "% Assume x gallons:\nx * 600 = 600 + 3 * 400\nans = x", 3, sums) is None
+    # a percentage read as a share, a fraction as its value, a written number as its digits
+    sale = "A $50 coat is 20% off and she pays 3/4 of that with four coupons. How much does she pay?"
+    worked = "20/100 = <<20/100=0.2>>0.2 off\n3/4 = <<3/4=0.75>>0.75\n4 coupons\n50 * 0.8 * 0.75 = <<50*0.8*0.75=30>>30"
+    assert copied_value(sale, "ans = 50 * (1 - 0.2) * 0.75 + 4 * 0", 30, worked) is None
+    assert copied_value(sale, "price = 50 * 0.8\nans = price * 0.75", 30, worked + "\n50*0.8=<<50*0.8=40>>40") is None
+    assert copied_value(sale, "price = 40\nans = price * 0.75", 30, worked + "\n50*0.8=<<50*0.8=40>>40") == "result copied"
+
+
+def test_numbers_are_read_at_a_sentence_end_and_with_a_leading_point():
+    from distill.numbers import numbers
+
+    assert numbers("It costs $15. He has 3.5 kg and 1,500 pens, then 7.") == {15.0, 3.5, 1500.0, 7.0}
+    assert numbers("x = 90 * (1 - .4)\nv2 = 3, 4") == {90.0, 1.0, 0.4, 3.0, 4.0}
 
 
 def test_programs_differing_only_in_names_are_duplicates():
