@@ -128,6 +128,13 @@ def test_copying_the_solutions_numbers_is_not_solving():
     assert copied_value(sale, "ans = 50 * (1 - 0.2) * 0.75 + 4 * 0", 30, worked) is None
     assert copied_value(sale, "price = 50 * 0.8\nans = price * 0.75", 30, worked + "\n50*0.8=<<50*0.8=40>>40") is None
     assert copied_value(sale, "price = 40\nans = price * 0.75", 30, worked + "\n50*0.8=<<50*0.8=40>>40") == "result copied"
+    # a conversion the question's words call for, though the solution calculated it too
+    walk = "Lisa walks 10 meters each minute, for an hour a day. How many meters does she walk in two days?"
+    hours = "1 x 60 = <<1*60=60>>60 minutes\n60 x 10 = <<60*10=600>>600\n600 x 2 = <<600*2=1200>>1200\n#### 1200"
+    assert copied_value(walk, "minutes = 60\nans = minutes * 10 * 2", 1200, hours) is None
+    assert copied_value(walk, "daily = 600\nans = daily * 2", 1200, hours) == "result copied"
+    assert copied_value(walk.replace("minute", "step").replace("hour", "walk"), "m = 60\nans = m * 10 * 2", 1200,
+                        hours) == "result copied"
 
 
 def test_numbers_are_read_at_a_sentence_end_and_with_a_leading_point():
@@ -135,6 +142,7 @@ def test_numbers_are_read_at_a_sentence_end_and_with_a_leading_point():
 
     assert numbers("It costs $15. He has 3.5 kg and 1,500 pens, then 7.") == {15.0, 3.5, 1500.0, 7.0}
     assert numbers("x = 90 * (1 - .4)\nv2 = 3, 4") == {90.0, 1.0, 0.4, 3.0, 4.0}
+    assert numbers("He drives at 30mph on the 5th day; 2x the speed.") == {30.0, 5.0, 2.0}
 
 
 def test_programs_differing_only_in_names_are_duplicates():
