@@ -255,6 +255,35 @@ def test_extra_paths_are_sampled_only_while_no_path_verifies(tmp_path, policy):
     assert teacher.tokens == 3 * teacher.engine.decoded
 
 
+def test_a_path_copying_the_solutions_result_is_refused_and_another_is_sampled(tmp_path):
+    """Rationalizing, the greedy EoT writes the solution's 20 instead of calculating it: not kept, and with
+    until-verified the next sampled path is drawn in the same slot and kept."""
+    from distill.build import build
+    from distill.problems import Problem
+    from distill.records import read_records
+    from distill.teachers.llamacpp import LlamaCppTeacher
+
+    class Copying(ScriptedEngine):
+        def decode_paths(self, prompts, temperatures, again=None, seed=None, **_):
+            def write(prompt, temperature, path):
+                if prompt.rstrip().endswith(PROMPTS[Thought.POT]):
+                    return "ans = 5 * 4 + 3"
+                return "% Assume x cards:\nx - 3 = " + ("20" if path == 0 else "5 * 4") + "\nans = x"
+
+            self.calls.append(list(temperatures))
+            return paths_round_robin(prompts, temperatures, again, write)
+
+    teacher = object.__new__(LlamaCppTeacher)
+    teacher.engine, teacher.subquestions, teacher.max_tokens, teacher.tokens = Copying(), False, 64, 0
+    teacher.paths, teacher.temperature, teacher.modes, teacher.extra_paths = 2, 0.0, "rationalize", "until-verified"
+    teacher.timing, teacher.name, teacher.concurrency = {"prompt_tokens": 0, "generated": 0, "seconds": 0.0}, "scripted", 1
+    problem = Problem("toy-1", "toy/train", "Ann buys 5 packs of 4 cards and 3 loose cards. How many cards does she have?",
+                      23.0, "She buys 5*4=<<5*4=20>>20 cards in packs.\nShe has 20+3=<<20+3=23>>23 cards.\n#### 23")
+    stats = build([problem], teacher, [Thought.POT, Thought.EOT], tmp_path / "d.jsonl")
+    assert sorted((r.thought, r.path) for r in read_records(tmp_path / "d.jsonl")) == [("eot", 1), ("pot", 0)]
+    assert stats.by_thought["eot"].failures == {"result copied": 1}
+
+
 def test_until_verified_needs_a_local_teacher(tmp_path):
     result = subprocess.run([sys.executable, "-m", "distill.cli", "data", "build", "--dataset", "gsm8k", "--teacher",
                              "openai", "--paths", "3", "--extra-paths", "until-verified", "--limit", "1",
@@ -286,7 +315,7 @@ def test_until_verified_stops_a_sub_question_once_one_thought_has_run_out():
         return made
 
     question = "Ann buys 5 packs of 4 cards. How many cards does she buy?"
-    asks = [_Ask(Thought.POT, "pot", question, 20.0, False), _Ask(Thought.EOT, "eot", question, 20.0, False)]
+    asks = [_Ask(Thought.POT, "pot", question, 20.0, None), _Ask(Thought.EOT, "eot", question, 20.0, None)]
     apart, together = teacher(), teacher()
     assert [len(p) for p in apart._write(asks)] == [2, 3] and apart.engine.calls == [2]
     assert [len(p) for p in together._write(asks, [0, 0])] == [2, 2] and together.engine.calls == [2]
