@@ -15,7 +15,8 @@ _WORDS = {
     "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
     "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
     "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "thousand": 1000,
-    "dozen": 12, "half": 2, "twice": 2, "double": 2, "triple": 3, "quarter": 4,
+    "dozen": 12, "half": 2, "twice": 2, "double": 2, "triple": 3, "quarter": 4, "third": 3, "fifth": 5,
+    "eighth": 8, "ninth": 9, "twelfth": 12,
 }
 # Conversions a question's words call for: a program for "10 meters a minute ... for an hour" writes 60
 # whether or not the worked solution happened to calculate 1 x 60 = 60 too.
@@ -26,7 +27,8 @@ _UNITS = {
     60: ("second", "minute", "hour"), 100: ("%", "percent", "cent", "dollar", "meter", "metre"),
     365: ("year",), 1000: ("thousand", "kilo", "gram", "liter", "litre", "meter", "metre"),
 }
-_WORD = re.compile(r"\b(" + "|".join(_WORDS) + r")", re.I)
+# whole words (longest first: "sixteen" is not "six"), plural or ordinal ("dozens", "fourths")
+_WORD = re.compile(r"\b(" + "|".join(sorted(_WORDS, key=len, reverse=True)) + r")(?:s|th|ths)?\b", re.I)
 _PERCENT = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?|\.\d+)\s*(?:%|percent)", re.I)
 _FRACTION = re.compile(r"(?<![\w.])(\d+)\s*/\s*(\d+)(?![\w.]|\.\d)")
 

@@ -143,6 +143,10 @@ def test_numbers_are_read_at_a_sentence_end_and_with_a_leading_point():
     assert numbers("It costs $15. He has 3.5 kg and 1,500 pens, then 7.") == {15.0, 3.5, 1500.0, 7.0}
     assert numbers("x = 90 * (1 - .4)\nv2 = 3, 4") == {90.0, 1.0, 0.4, 3.0, 4.0}
     assert numbers("He drives at 30mph on the 5th day; 2x the speed.") == {30.0, 5.0, 2.0}
+    from distill.numbers import stated_values
+
+    assert {16.0, 0.25, 12.0} <= stated_values("Sixteen girls ate a fourth of two dozens of eggs.")
+    assert 6.0 not in stated_values("Sixteen girls went to the tent.") and 10.0 not in stated_values("a tent")
 
 
 def test_programs_differing_only_in_names_are_duplicates():
