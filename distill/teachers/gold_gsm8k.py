@@ -79,7 +79,7 @@ def solution_results(solution: str) -> set[float]:
     """Every value the solution calculates (its marks' results, arithmetic or not), its answer included."""
     values = set()
     for line in _FINAL.sub("", solution).split("\n"):
-        for match in list(_ANNOTATION.finditer(line)) or list(_inline_calculations(line)):
+        for match in _marks(line):
             try:
                 values.add(float(match.group(2).strip().replace(",", "").lstrip("$")))
             except ValueError:
@@ -94,8 +94,7 @@ def parse_steps(question: str, solution: str) -> list[Step]:
     by_value: dict[str, str] = {}  # canonical result -> the latest step's name
     body = _FINAL.sub("", solution)
     for number, line in enumerate(body.split("\n")):
-        marks = list(_ANNOTATION.finditer(line)) or list(_inline_calculations(line))
-        for match in marks:
+        for match in _marks(line):
             raw_expression, raw_result = match.group(1), match.group(2)
             expression = _tidy(raw_expression)
             if not _is_arithmetic(expression):
@@ -109,6 +108,11 @@ def parse_steps(question: str, solution: str) -> list[Step]:
     if not steps:
         raise NoSteps("no calculation marks in the solution")
     return steps
+
+
+def _marks(line: str) -> list:
+    """A solution line's calculations: its calculator marks, else the calculations written out in it."""
+    return list(_ANNOTATION.finditer(line)) or list(_inline_calculations(line))
 
 
 _INLINE = re.compile(r"(?P<expr>[\d.(][\d.+\-*/() ]*[\d)])\s*=\s*(?P<res>-?\d+(?:\.\d+)?)")
