@@ -135,29 +135,77 @@ def ratio(value: float | None, base: float | None) -> float | None:
 
 # GSM8K problems by the length of their gold solution: its calculator annotations (<<48/2=24>>).
 STEP_BUCKETS = (("1-2", 1, 2), ("3-4", 3, 4), ("5+", 5, None))
+# SVAMP, ASDiv and MultiArith problems by the operations in their gold equation: one step, two, more.
+OPERATION_BUCKETS = (("1", 1, 1), ("2", 2, 2), ("3+", 3, None))
 _ANNOTATION = re.compile(r"<<[^<>]*>>")
+_EQUATION_TOKEN = re.compile(r"\s*(\d+(?:\.\d+)?|[-+*/()])")
 
 
 def solution_steps(solution: str | None) -> int:
     return len(_ANNOTATION.findall(solution or ""))
 
 
-def step_bucket(steps: int) -> str | None:
-    for name, low, high in STEP_BUCKETS:
+def equation_operations(equation: str | None) -> int | None:
+    """The arithmetic operations in a gold equation: SVAMP's `( 76.0 - 25.0 )`, ASDiv's `7+2=9`,
+    MultiArith's `X=((32.0+42.0)-35.0)`. None when it is not one plain arithmetic expression (ASDiv's
+    remainders, ratios, comparisons and formulas with units): those problems are left out of the table."""
+    text = (equation or "").strip()
+    if text.startswith("X="):
+        text = text[2:]
+    if text.count("=") == 1:
+        text = text.split("=")[0]
+    tokens, at = [], 0
+    while at < len(text.rstrip()):
+        match = _EQUATION_TOKEN.match(text, at)
+        if not match:
+            return None
+        tokens.append(match.group(1))
+        at = match.end()
+    if not tokens:
+        return None
+    # A binary operation follows a number or a closing parenthesis (a leading minus is a sign).
+    return sum(1 for before, token in zip(tokens, tokens[1:])
+               if token in "+-*/" and (before == ")" or before[0].isdigit()))
+
+
+def step_bucket(steps: int, buckets: tuple = STEP_BUCKETS) -> str | None:
+    for name, low, high in buckets:
         if steps >= low and (high is None or steps <= high):
             return name
-    return None  # a solution without annotations
+    return None  # a solution without annotations, an equation without an operation
 
 
-def accuracy_by_steps(records: list[dict], steps: dict[str, int]) -> dict:
+def accuracy_by_steps(records: list[dict], steps: dict[str, int], buckets: tuple = STEP_BUCKETS) -> dict:
     """mode -> bucket -> {n, correct, accuracy}, over the records whose problem id has a step count."""
     out: dict[str, dict] = {}
     for mode in dict.fromkeys(r["mode"] for r in records):
-        buckets: dict[str, list[dict]] = {name: [] for name, _, _ in STEP_BUCKETS}
+        rows_of: dict[str, list[dict]] = {name: [] for name, _, _ in buckets}
         for r in records:
-            bucket = step_bucket(steps[r["id"]]) if r["mode"] == mode and r["id"] in steps else None
+            bucket = step_bucket(steps[r["id"]], buckets) if r["mode"] == mode and r["id"] in steps else None
             if bucket:
-                buckets[bucket].append(r)
-        if any(buckets.values()):
-            out[mode] = {name: _accuracy_of(rows) for name, rows in buckets.items()}
+                rows_of[bucket].append(r)
+        if any(rows_of.values()):
+            out[mode] = {name: _accuracy_of(rows) for name, rows in rows_of.items()}
     return out
+
+
+def accuracy_by_operations(records: list[dict], operations: dict[str, int]) -> dict:
+    """mode -> bucket (`OPERATION_BUCKETS`) -> {n, correct, accuracy, pot_longer}, over the records whose
+    problem has a counted gold equation. `pot_longer`: the share (%) of those with a greedy program that
+    uses more operations than the gold equation: a one-step problem answered with extra steps."""
+    from distill.dataset_stats import operations as operations_in
+
+    table = accuracy_by_steps(records, operations, OPERATION_BUCKETS)
+    for mode, buckets in table.items():
+        programs: dict[str, list[bool]] = {name: [] for name in buckets}
+        for r in records:
+            if r["mode"] != mode or r["id"] not in operations:
+                continue
+            bucket = step_bucket(operations[r["id"]], OPERATION_BUCKETS)
+            pot = next((t for t in r.get("thoughts", []) if t["thought"] == "pot" and t.get("sample", 0) == 0), None)
+            if bucket and pot is not None:
+                programs[bucket].append(len(operations_in("pot", pot["text"])) > operations[r["id"]])
+        for name, longer in programs.items():
+            buckets[name]["pot_longer"] = share(sum(longer), len(longer))
+    return table
+

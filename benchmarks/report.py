@@ -50,9 +50,16 @@ def build_results(out: Path) -> dict:
             "agreement_with_reference": metrics.agreement(records[target.label], records[reference.label]),
             "confidence": confidence_figures(records[target.label]),
         })
-    steps = gold_steps(config)
+    steps, operations = gold_lengths(config)
     for row in rows:
         row["by_steps"] = metrics.accuracy_by_steps(records[row["label"]], steps)
+        by_dataset = {}
+        for dataset in dict.fromkeys(r["dataset"] for r in records[row["label"]]):
+            found = metrics.accuracy_by_operations([r for r in records[row["label"]] if r["dataset"] == dataset],
+                                                   operations)
+            if found:
+                by_dataset[dataset] = found
+        row["by_operations"] = by_dataset
     base = next(r for r in rows if r["reference"])
     for row in rows:
         row["vs_reference"] = versus(row, base)
@@ -69,22 +76,26 @@ def build_results(out: Path) -> dict:
     }
 
 
-def gold_steps(config) -> dict[str, int]:
-    """GSM8K problem id -> its gold solution's steps, for the run's GSM8K datasets (none when the data
-    cannot be read: the table is left out)."""
+def gold_lengths(config) -> tuple[dict[str, int], dict[str, int]]:
+    """Problem id -> its gold solution's steps (GSM8K's calculator annotations), and problem id -> its
+    gold equation's operations (SVAMP, ASDiv, MultiArith), for the run's datasets; a set whose data
+    cannot be read is left out of the tables."""
     from distill.problems import DataError, load_problems
 
     steps: dict[str, int] = {}
+    operations: dict[str, int] = {}
     for dataset in config.datasets:
         name, split = dataset.split("/")
-        if name != "gsm8k":
-            continue
         try:
             problems = load_problems(name, split, config.data_dir).problems
         except DataError:
-            return {}
-        steps |= {p.id: metrics.solution_steps(p.solution) for p in problems if p.solution}
-    return steps
+            continue
+        if name == "gsm8k":
+            steps |= {p.id: metrics.solution_steps(p.solution) for p in problems if p.solution}
+        else:
+            counted = {p.id: metrics.equation_operations(p.equation) for p in problems}
+            operations |= {key: n for key, n in counted.items() if n is not None}
+    return steps, operations
 
 
 def confidence_figures(records: list[dict]) -> dict:
@@ -188,6 +199,17 @@ def to_markdown(results: dict) -> str:
         for row, mode, buckets in stepped:
             lines.append(f"| {row['label']} | {mode} | "
                          + " | ".join(f"{_num(buckets[n]['accuracy'])} ({buckets[n]['n']})" for n in names) + " |")
+    counted = [(row, dataset, mode, b) for row in results["targets"]
+               for dataset, modes in row.get("by_operations", {}).items() for mode, b in modes.items()]
+    if counted:
+        names = [name for name, _, _ in metrics.OPERATION_BUCKETS]
+        lines += ["", "## By operations in the gold equation (one-step, two-step, more): accuracy % (problems)", "",
+                  "| model | mode | dataset | " + " | ".join(f"{n} op." for n in names) + " |",
+                  "|---|---|---|" + "---|" * len(names)]
+        for row, dataset, mode, buckets in counted:
+            lines.append(f"| {row['label']} | {mode} | {dataset} | " + " | ".join(_operations_cell(buckets[n]) for n in names) + " |")
+        lines += ["", "SVAMP's and ASDiv's equations with remainders, ratios or units are left out. \"longer\": the share "
+                  "of the greedy programs with more operations than the gold equation (extra steps)."]
     lines += ["", "## Speed and memory", "",
               "| model | mode | latency p50 / p90 / p99 s | first token s | decode tok/s | prompt tok/s | solver s "
               "| batch problems/s | batch tok/s | load s | peak RSS MB | on disk MB |",
@@ -228,6 +250,11 @@ def to_markdown(results: dict) -> str:
     if "reliability" in results["files"]["plots"]:
         lines += [f"![reliability]({CONFIDENCE_PLOTS['reliability']})", "", f"![coverage]({CONFIDENCE_PLOTS['coverage']})", ""]
     return "\n".join(lines)
+
+
+def _operations_cell(bucket: dict) -> str:
+    longer = bucket.get("pot_longer")
+    return f"{_num(bucket['accuracy'])} ({bucket['n']}" + (f"; {_num(longer)}% longer)" if longer is not None else ")")
 
 
 def confidence_markdown(results: dict) -> list[str]:

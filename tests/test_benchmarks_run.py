@@ -355,3 +355,30 @@ def test_gsm8k_steps_are_the_gold_solutions_calculator_annotations():
     table = accuracy_by_steps(records, {"a": 1, "b": 2, "c": 6})  # d has no count: not in the table
     assert table == {"etd": {"1-2": {"n": 2, "correct": 1, "accuracy": 50.0}, "3-4": {"n": 0, "correct": 0, "accuracy": None},
                              "5+": {"n": 1, "correct": 1, "accuracy": 100.0}}}
+
+
+def test_other_sets_count_the_operations_of_their_gold_equation(data_dir):
+    from types import SimpleNamespace
+
+    from benchmarks.metrics import OPERATION_BUCKETS, accuracy_by_steps, equation_operations, step_bucket
+    from benchmarks.report import gold_lengths
+
+    assert equation_operations("( 76.0 - 25.0 )") == 1                      # SVAMP
+    assert equation_operations("( ( 5.0 * 7.0 ) - 3.0 )") == 2
+    assert equation_operations("7+2=9") == 1                                 # ASDiv: the left side
+    assert equation_operations("X=((32.0+42.0)-35.0)") == 2                  # MultiArith
+    assert equation_operations("-3+5") == 1                                  # a leading minus is a sign
+    assert equation_operations("8.0") == 0 and step_bucket(0, OPERATION_BUCKETS) is None
+    for not_arithmetic in ("17/10=1 r7; 7/5=1 r2", "15:18=5:6", "2 parts(Blue) < 3 parts(Purple)",
+                           "(1 (hour)*60 (min/hour)) = 60 (min); 60 + 30 + 45 = 135", "", None):
+        assert equation_operations(not_arithmetic) is None
+    records = [{"id": "a", "mode": "etd", "correct": False}, {"id": "b", "mode": "etd", "correct": True},
+               {"id": "c", "mode": "etd", "correct": True}]
+    assert accuracy_by_steps(records, {"a": 1, "b": 1, "c": 4}, OPERATION_BUCKETS) == {"etd": {
+        "1": {"n": 2, "correct": 1, "accuracy": 50.0}, "2": {"n": 0, "correct": 0, "accuracy": None},
+        "3+": {"n": 1, "correct": 1, "accuracy": 100.0}}}
+    # Read from the data: GSM8K by annotations, the other sets by their equations.
+    steps, operations = gold_lengths(SimpleNamespace(datasets=["gsm8k/train", "svamp/test", "multiarith/test"],
+                                                     data_dir=str(data_dir)))
+    assert steps["gsm8k-train-0"] == 2 and "gsm8k-train-0" not in operations
+    assert operations["chal-1"] == 1 and operations["multiarith-0"] == 2
