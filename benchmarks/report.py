@@ -208,7 +208,7 @@ def to_markdown(results: dict) -> str:
                   "|---|---|---|" + "---|" * len(names)]
         for row, dataset, mode, buckets in counted:
             lines.append(f"| {row['label']} | {mode} | {dataset} | " + " | ".join(_operations_cell(buckets[n]) for n in names) + " |")
-        lines += ["", "SVAMP's and ASDiv's equations with remainders, ratios or units are left out. \"longer\": the share "
+        lines += ["", "ASDiv's formulas with remainders, ratios, comparisons or units are left out. \"longer\": the share "
                   "of the greedy programs with more operations than the gold equation (extra steps)."]
     lines += ["", "## Speed and memory", "",
               "| model | mode | latency p50 / p90 / p99 s | first token s | decode tok/s | prompt tok/s | solver s "
