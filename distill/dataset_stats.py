@@ -7,8 +7,8 @@ Definitions (stated in `distill data stats --help`):
   side uses only known names (`x + 15 = 27`, or a relation stated before its parts are known);
 - a problem's PoT and EoT *differ in structure* when the EoT solves for an unknown or its arithmetic
   operations, in order, differ from the PoT's (renaming, inlining numbers and `=` are not differences);
-- a rationale's *steps* are its lines that compute (an arithmetic operator outside comments and
-  the `ans` line).
+- a rationale's *steps* are its lines that compute (a binary arithmetic operator outside comments;
+  `ans = total` names the answer and is no step, `ans = 48 + may` is one; a leading minus is a sign).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from runtime.thoughts import Thought
 from .records import Record
 
 STEP_BUCKETS = ("0", "1", "2", "3", "4", "5", "6", "7", "8+")
-_OPERATOR = re.compile(r"\*\*|//|[-+*/%]")
+# A minus is an operation only after an operand (a name, a number, a closing bracket): `x = -3` is a sign.
+_OPERATOR = re.compile(r"\*\*|//|[+*/%]|(?<=[\w)\]])\s*-")
 
 
 def has_unknown(equations: str) -> bool:
@@ -54,10 +55,10 @@ def _computing_lines(thought: str, text: str) -> list[str]:
         elif thought == Thought.EOT.value and line.lstrip().startswith("%"):
             continue
         stripped = line.strip()
-        if not stripped or re.match(r"ans\s*=", stripped) or stripped.startswith("The answer is"):
+        if not stripped or stripped.startswith("The answer is"):
             continue
         if thought == Thought.COT.value:
-            stripped = re.sub(r"(?<=\w)-(?=\w)", " ", stripped)  # "two-step" is not a subtraction
+            stripped = re.sub(r"(?<=[A-Za-z])-(?=[A-Za-z])", " ", stripped)  # "two-step" is not a subtraction, "23-15" is
         if _OPERATOR.search(stripped.replace("import math", "")):
             lines.append(stripped)
     return lines
@@ -68,7 +69,7 @@ def steps(thought: str, text: str) -> int:
 
 
 def operations(thought: str, text: str) -> tuple[str, ...]:
-    return tuple(op for line in _computing_lines(thought, text) for op in _OPERATOR.findall(line))
+    return tuple(op.strip() for line in _computing_lines(thought, text) for op in _OPERATOR.findall(line))
 
 
 def differ_in_structure(pot: str, eot: str) -> bool:

@@ -10,7 +10,7 @@ import pytest
 
 from distill import subquestions
 from distill.build import build
-from distill.dataset_stats import dataset_stats, differ_in_structure, has_unknown, steps
+from distill.dataset_stats import dataset_stats, differ_in_structure, has_unknown, operations, steps
 from distill.problems import Problem
 from distill.records import read_records
 from distill.teachers.base import Candidate
@@ -151,6 +151,10 @@ def test_structure_differs_only_beyond_names_numbers_inlined_and_equals_signs():
     assert differ_in_structure(pot, "% Assume x\nx = 48 * 3 / 2\nans = x")                # other operations
     assert steps("pot", pot) == 2 and steps("eot", "% Assume x\nx - 15 = 27\nans = x") == 1
     assert steps("cot", "A two-step plan.\nShe has 23 - 15 = 8 left.\nThe answer is 8.") == 1
+    assert steps("cot", "She has 23-15=8 left.") == 1                          # no spaces: still a subtraction
+    assert steps("pot", "may = 48 / 2\nans = 48 + may") == 2                  # an `ans` line may compute
+    assert steps("pot", "x = -3\nans = x") == 0                               # a sign is no operation
+    assert operations("pot", "a = 7 - 2\nb = a * -1\nans = -(b + 1)") == ("-", "*", "+")
 
 
 def test_stats_report_coverage_paths_unknowns_structure_and_steps(tmp_path):
