@@ -2,7 +2,8 @@
 
 Local first: a data directory (`--data-dir`, else `$ETD_DATA_DIR`) holding the normalized JSONL
 layout (`gsm8k/train.jsonl`, `svamp/test.jsonl`, ...). Without one, users who are online get the
-Hugging Face hub through `datasets`; offline, that is a clear error naming both remedies.
+Hugging Face hub through `datasets`; offline, that is a clear error naming both remedies, within
+seconds (the hub client would otherwise retry each dataset for ~25 s, printing every retry).
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DATA_DIR_ENV = "ETD_DATA_DIR"
 
@@ -148,8 +151,28 @@ def _local_rows(path: Path):
             yield row
 
 
+def _hub_address() -> tuple[str, int]:
+    endpoint = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    return endpoint.hostname or "", endpoint.port or (443 if endpoint.scheme == "https" else 80)
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the hub's host answers a TCP connection (behind a proxy: assume it does)."""
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    try:
+        socket.create_connection(_hub_address(), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
 def _hub_rows(dataset: str, split: str):
     repo, config, splits = HUB[dataset]
+    unreachable = not _hub_reachable()
+    if unreachable:
+        # Offline mode still serves a copy the hub cache already holds, and fails at once otherwise.
+        os.environ["HF_HUB_OFFLINE"] = "1"
     try:
         import datasets  # the `train` extra; only reached when no local directory is given
     except ImportError:
@@ -157,12 +180,15 @@ def _hub_rows(dataset: str, split: str):
             f"no local data directory (pass --data-dir or set ${DATA_DIR_ENV}) and the "
             "`datasets` package for the hub is not installed"
         ) from None
+    if unreachable:  # imported earlier in this process: its settings were read then
+        datasets.config.HF_HUB_OFFLINE = datasets.config.HF_DATASETS_OFFLINE = True
     try:
         loaded = datasets.load_dataset(repo, config, split=splits[split])
     except Exception as exc:  # offline, hub error, auth: one clear line
+        why = f"{_hub_address()[0]} is unreachable (offline?)" if unreachable else type(exc).__name__
         raise DataError(
             f"no local data directory (pass --data-dir or set ${DATA_DIR_ENV}) and the hub "
-            f"could not provide {repo}: {type(exc).__name__}"
+            f"could not provide {repo}: {why}"
         ) from None
     for row in loaded:
         yield _from_hub(dataset, dict(row))

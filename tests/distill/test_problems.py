@@ -1,4 +1,9 @@
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -64,3 +69,18 @@ def test_no_local_dir_and_no_hub_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     with pytest.raises(DataError, match="no local data directory"):
         load_problems("svamp", "test")
+
+
+def test_an_unreachable_hub_fails_in_one_line_at_once(tmp_path):
+    with socket.socket() as probe:  # a port nothing listens on: the connection is refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("ETD_DATA_DIR", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    env |= {"HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_HOME": str(tmp_path / "hf")}  # no cached copy either
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "distill.cli", "data", "build", "--dataset", "svamp", "--split", "test",
+                           "--out", str(tmp_path / "out.jsonl")], capture_output=True, text=True, env=env, timeout=120)
+    # The hub client alone retries for ~25 s and prints each retry; the loader checks the host first.
+    assert time.monotonic() - started < 15
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert "127.0.0.1 is unreachable (offline?)" in proc.stderr and "Retrying" not in proc.stderr
