@@ -20,6 +20,8 @@ class CompareError(ValueError):
 
 def load_results(path: Path) -> dict:
     path = Path(path)
+    if not path.exists():
+        raise CompareError(f"no results in {path}: no such folder or file")
     file = path / "results.json" if path.is_dir() else path
     try:
         return json.loads(file.read_text())

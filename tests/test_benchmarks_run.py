@@ -193,7 +193,7 @@ def test_compare_two_runs(run, student, data_dir, tmp_path):
     table = benchmarks("compare", str(out), str(tmp_path / "b")).stdout
     assert "| bundle-f16 | bundle-f16 | pot | gsm8k/train | 100.0 | 100.0 | +0.00 | 1.0× |" in table
     missing = benchmarks("compare", str(out), str(tmp_path / "nowhere"))
-    assert missing.returncode == 2 and "no results" in missing.stderr
+    assert missing.returncode == 2 and "no results in" in missing.stderr and "no such folder or file" in missing.stderr
 
 
 def test_compare_states_accuracy_as_a_ratio_too():
