@@ -320,6 +320,14 @@ def _is_complete(line: str) -> bool:
 def cmd_tutor(args: argparse.Namespace) -> int:
     import importlib
 
+    from .bundle import BundleError
+    from .models import packaged_bundles, resolve_model
+
+    if args.model and args.model not in packaged_bundles():
+        try:  # a mistyped name fails here, in one line, not after the learner's first question
+            resolve_model(args.model)
+        except BundleError as exc:
+            raise UsageError(str(exc)) from None
     try:  # the tutor is a front end on top of the runtime, loaded only when asked for
         tutor = importlib.import_module("tui.app")
     except ImportError as exc:

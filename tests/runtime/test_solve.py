@@ -169,6 +169,7 @@ def test_bad_input(student, tmp_path):
         (["solve", "How many?", "--model", str(tmp_path / "missing")], "no bundle"),
         (["solve", "How many?", "--model", str(bundle), "--mode", "guess"], "invalid choice"),
         (["solve", "--model", str(bundle)], "give a question or --file"),
+        (["tutor", "--model", str(tmp_path / "missing")], "no bundle"),  # before the screen opens
     ]
     for args, message in cases:
         proc = run(*args)
