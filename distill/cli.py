@@ -300,13 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def make_teacher(args: argparse.Namespace):
+    counts = list(args.paths.values()) if isinstance(args.paths, dict) else [args.paths]
+    if min(counts) < 1 or args.concurrency < 1 or args.batch < 1 or args.timeout <= 0:  # for every teacher: a typo is a typo
+        raise UsageError("--paths, --concurrency and --batch must be at least 1, --timeout positive")
     if args.teacher == "gold":
         from .teachers.gold import GoldTeacher
 
         return GoldTeacher()
-    counts = list(args.paths.values()) if isinstance(args.paths, dict) else [args.paths]
-    if min(counts) < 1 or args.concurrency < 1 or args.batch < 1 or args.timeout <= 0:
-        raise UsageError("--paths, --concurrency and --batch must be at least 1, --timeout positive")
     if args.teacher == "openai":
         from .teachers.openai import OpenAITeacher
 
@@ -467,18 +467,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     try:
-        from .train.loop import TrainConfig, TrainError, train
+        from .train.loop import TrainConfig, TrainError, check_settings, train
         from .train.model import BaseLoadError
     except ImportError as exc:
         raise UsageError(f"training needs the `train` extra (pip install -e '.[train]'): {exc}") from None
-    for name in ("batch_size", "grad_accum", "max_length"):
-        if getattr(args, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
-    for name in ("max_steps", "train_tokens"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
-    if args.max_steps is not None and args.train_tokens is not None:
-        raise UsageError("give --max-steps or --train-tokens, not both")
+    try:
+        check_settings(args)
+    except TrainError as exc:
+        raise UsageError(str(exc)) from None
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__})
     with Progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                   TimeRemainingColumn()) as bar:
@@ -570,7 +566,7 @@ def cmd_mix(args: argparse.Namespace) -> int:
 def cmd_feedback(args: argparse.Namespace) -> int:
     try:
         from .fdd.loop import FeedbackConfig, FeedbackError, run_feedback
-        from .train.loop import TrainError
+        from .train.loop import TrainError, check_settings
         from .train.model import BaseLoadError
     except ImportError as exc:
         raise UsageError(f"feedback distillation trains students: it needs the `train` extra ({exc})") from None
@@ -578,6 +574,10 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None and value < (0 if name == "rounds" else 1):
             raise UsageError(f"--{name.replace('_', '-')} must be at least {0 if name == 'rounds' else 1}")
+    try:  # the student's settings, before round 0 spends hours
+        check_settings(args)
+    except TrainError as exc:
+        raise UsageError(str(exc)) from None
     train = {k: getattr(args, k) for k in ("max_steps", "epochs", "batch_size", "lr", "lora_r", "max_length", "threads",
                                            "dev_data") if getattr(args, k) is not None}
     teacher_options = {}

@@ -74,6 +74,31 @@ class TrainConfig:
     thoughts: list[str] = field(default_factory=list)  # filled from the data
 
 
+# What a run's numeric settings must be; a flag's name follows its field (`eval_batch_size`: --eval-batch-size).
+AT_LEAST = {"batch_size": 1, "grad_accum": 1, "max_length": 1, "max_steps": 1, "train_tokens": 1, "lora_r": 0,
+            "warmup": 0, "weight_decay": 0, "save_every": 0, "eval_every": 0, "dev_size": 0, "eval_max_new_tokens": 1,
+            "eval_batch_size": 1, "threads": 1}
+POSITIVE = ("lr", "epochs", "lora_alpha", "clip")
+
+
+def check_settings(settings) -> None:
+    """TrainError (one line naming the flag) for a setting out of range. `settings` is a TrainConfig or anything
+    with some of its fields as attributes (the CLI's arguments, checked before any data or model loads)."""
+    def flag(name: str) -> str:
+        return "--" + name.replace("_", "-")
+
+    for name, low in AT_LEAST.items():
+        value = getattr(settings, name, None)
+        if value is not None and value < low:
+            raise TrainError(f"{flag(name)} must be at least {low}, not {value}")
+    for name in POSITIVE:
+        value = getattr(settings, name, None)
+        if value is not None and value <= 0:
+            raise TrainError(f"{flag(name)} must be positive, not {value}")
+    if getattr(settings, "max_steps", None) is not None and getattr(settings, "train_tokens", None) is not None:
+        raise TrainError("give --max-steps or --train-tokens, not both")
+
+
 def _lr_lambda(warmup_steps: int, total: int):
     def factor(step: int) -> float:
         if step < warmup_steps:
@@ -122,6 +147,7 @@ def train(config: TrainConfig, *, progress=None) -> dict:
     from accelerate import Accelerator, PartialState
     from accelerate.utils import broadcast_object_list
 
+    check_settings(config)
     out = Path(config.out)
     try:
         records = list(read_records(config.data))
@@ -135,8 +161,6 @@ def train(config: TrainConfig, *, progress=None) -> dict:
     train_records, dev = _split_dev(records, config)
     held_out = len({r.problem_id.split("~")[0] for r in records} - {r.problem_id.split("~")[0] for r in train_records})
 
-    if config.eval_batch_size < 1:
-        raise TrainError(f"--eval-batch-size must be at least 1, not {config.eval_batch_size}")
     if config.precision not in PRECISIONS:
         raise TrainError(f"unknown precision {config.precision!r} (choose from {', '.join(PRECISIONS)})")
     # Without CUDA, Accelerate joins launched processes (gloo) only when told the run is on the CPU;

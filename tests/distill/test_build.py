@@ -115,6 +115,8 @@ def test_stats_of_two_builds_over_the_same_problems(data_dir, tmp_path):
     (["data", "build", "--dataset", "gsm8k", "--thoughts", "pot,sql", "--out", "x.jsonl"], "thoughts"),
     (["data", "stats", "/nonexistent.jsonl"], "no such dataset file"),
     (["data", "build", "--dataset", "gsm8k", "--skip", "-1", "--out", "x.jsonl"], "--skip"),
+    (["data", "build", "--dataset", "gsm8k", "--paths", "pot:0", "--out", "x.jsonl"], "--paths"),  # the gold teacher too
+    (["data", "build", "--dataset", "gsm8k", "--batch", "0", "--out", "x.jsonl"], "--batch"),
 ])
 def test_bad_input_is_one_line(args, message, tmp_path):
     proc = _run(*args, cwd=tmp_path)

@@ -302,3 +302,13 @@ def test_round_zero_can_be_a_trained_student_classified_from_its_benchmark_recor
     records.write_text("".join(json.dumps(row | {"gold": row["gold"] + 7}) + "\n" for row in rows))
     with pytest.raises(FeedbackError, match="another question set"):
         run_feedback(FeedbackConfig(**{**config.__dict__, "out": str(tmp_path / "o2")}), log=lambda _: None)
+
+
+def test_a_student_setting_out_of_range_is_refused_before_round_0(tmp_path):
+    import subprocess
+    import sys
+
+    refused = subprocess.run([sys.executable, "-m", "distill.cli", "feedback", "--data", str(tmp_path / "none.jsonl"),
+                              "--out", str(tmp_path / "run"), "--lora-r", "-1"], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "--lora-r must be at least 0" in refused.stderr and "Traceback" not in refused.stderr
+    assert not (tmp_path / "run").exists()
