@@ -45,20 +45,25 @@ class ThoughtStats:
     correct: int = 0     # matched the gold answer
     kept: int = 0        # correct and not a duplicate
     failures: Counter = field(default_factory=Counter)
+    trimmed: int = 0     # correct once lines that never reach the answer were left out (`verify.check_rationale`)
 
     def add(self, other: "ThoughtStats") -> None:
         for stage in STAGES:
             setattr(self, stage, getattr(self, stage) + getattr(other, stage))
         self.failures.update(other.failures)
+        self.trimmed += other.trimmed
 
     def to_dict(self) -> dict:
         data = {stage: getattr(self, stage) for stage in STAGES}
         data["failures"] = dict(self.failures)
+        if self.trimmed:
+            data["trimmed"] = self.trimmed
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "ThoughtStats":
-        return cls(**{s: data.get(s, 0) for s in STAGES}, failures=Counter(data.get("failures", {})))
+        return cls(**{s: data.get(s, 0) for s in STAGES}, failures=Counter(data.get("failures", {})),
+                   trimmed=data.get("trimmed", 0))
 
 
 @dataclass
@@ -250,7 +255,7 @@ def _verify(problem: Problem, outcome, thoughts: list[Thought], teacher: str, se
                 stats.failures[refused] += 1
                 continue
         shown = (problem.solution or "") if candidate.shown_answer else None
-        result, failure = check_rationale(candidate.thought, candidate.text, question, gold, shown)
+        result, failure, rationale = check_rationale(candidate.thought, candidate.text, question, gold, shown)
         if result.error_kind not in ("syntax", "unsafe"):
             stats.parsed += 1
         if result.ok:
@@ -259,7 +264,8 @@ def _verify(problem: Problem, outcome, thoughts: list[Thought], teacher: str, se
             stats.failures[failure] += 1
             continue
         stats.correct += 1
-        record = _record(problem, candidate, question, result.answer, gold, teacher,
+        stats.trimmed += rationale != candidate.text
+        record = _record(problem, candidate, rationale, question, result.answer, gold, teacher,
                          sum(1 for r in records if r.problem_id == problem.id + candidate.suffix
                              and r.thought == candidate.thought.value))
         if record.dedup_key() in seen:
@@ -288,12 +294,13 @@ def _verify(problem: Problem, outcome, thoughts: list[Thought], teacher: str, se
     return records, entry
 
 
-def _record(problem: Problem, candidate: Candidate, question: str, answer, gold, teacher, index) -> Record:
+def _record(problem: Problem, candidate: Candidate, rationale: str, question: str, answer, gold, teacher,
+            index) -> Record:
     problem_id = problem.id + candidate.suffix
     return Record(
         id=f"{problem_id}:{candidate.thought.value}:{index}",
         source=problem.source + (SOURCE_SUFFIX if candidate.suffix else ""), question=question,
-        thought=candidate.thought.value, rationale=candidate.text.strip(), answer=answer, gold=gold,
+        thought=candidate.thought.value, rationale=rationale.strip(), answer=answer, gold=gold,
         teacher=teacher, format_version=FORMAT_VERSION, path=candidate.path,
         parent=problem.id if candidate.suffix else "",
     )

@@ -25,6 +25,10 @@ def print_build_report(stats: BuildStats, console: Console | None = None) -> Non
             cells[1] = cells[2] = "-"
         table.add_row(name, *cells, rate, why or "-")
     console.print(table)
+    trimmed = {name: s.trimmed for name, s in stats.by_thought.items() if s.trimmed}
+    if trimmed:
+        console.print("kept without lines that never reach the answer: "
+                      + ", ".join(f"{name} {count}" for name, count in trimmed.items()))
     if stats.teacher_errors:
         console.print("teacher errors: " + ", ".join(f"{k} ({v})" for k, v in stats.teacher_errors.most_common()))
 

@@ -9,6 +9,7 @@ solution, it calculates what the solution calculates instead of writing down the
 from __future__ import annotations
 
 from runtime.solver import SolverResult, answers_match, execute
+from runtime.solver.unused import without_lines
 from runtime.thoughts import Thought
 
 from .numbers import numbers, stated_values
@@ -16,20 +17,28 @@ from .teachers.gold_gsm8k import solution_results
 
 
 def check_rationale(thought: Thought, text: str, question: str, gold: float,
-                    shown: str | None) -> tuple[SolverResult, str | None]:
-    """The solver's result and why the rationale is not kept (the builder's failure names: the
-    solver's error kind, "no answer", "wrong answer", "answer copied", "result copied"), or None when
-    it is right. `shown`: the worked solution the teacher was shown (rationalize), else None."""
+                    shown: str | None) -> tuple[SolverResult, str | None, str]:
+    """The solver's result, why the rationale is not kept (the builder's failure names: the solver's
+    error kind, "no answer", "wrong answer", "unused lines", "answer copied", "result copied") or None
+    when it is right, and the text to keep: without the lines that never reach the answer (an extra
+    step the student would learn to add; `runtime.solver.unused`), run again to the same answer.
+    `shown`: the worked solution the teacher was shown (rationalize), else None."""
     result = execute(thought, text)
     if not result.ok:
-        return result, result.error_kind or "no answer"
+        return result, result.error_kind or "no answer", text
     if not answers_match(result.answer, gold):
-        return result, "wrong answer"
+        return result, "wrong answer", text
+    if result.unused_lines:
+        trimmed = without_lines(text, result.unused_lines)
+        again = execute(thought, trimmed)
+        if not (again.ok and answers_match(again.answer, result.answer)):  # the analysis erred: keep nothing
+            return result, "unused lines", text
+        result, text = again, trimmed
     if shown is not None and thought != Thought.COT:
         copied = copied_value(question, text, gold, shown)
         if copied:
-            return result, copied
-    return result, None
+            return result, copied, text
+    return result, None, text
 
 
 def copied_value(question: str, rationale: str, answer: float, solution: str) -> str | None:

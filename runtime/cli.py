@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run one rationale (program, equations or prose) through the embedded solver",
         description=(
             "Run one rationale through the embedded solver and print its answer and the named "
-            "quantities it computed. pot: a Python program that sets `ans` (or defines "
+            "quantities it computed, and which lines never reach the answer. pot: a Python program that sets `ans` (or defines "
             "`solution()`), run in a confined sandbox; eot: equations, one per line, with "
             "`ans = ...`, solved by sympy; cot: prose, the final number is taken."
         ),
@@ -145,6 +145,9 @@ def cmd_exec(args: argparse.Namespace) -> int:
             print(f"no answer ({result.error_kind}): {result.error}")
         if result.note:
             print(f"note: {result.note}")
+        if result.unused_lines:
+            print(f"unused: line{'s' if len(result.unused_lines) > 1 else ''} "
+                  f"{', '.join(map(str, result.unused_lines))} never reach{'' if len(result.unused_lines) > 1 else 'es'} the answer")
         if result.steps:
             print("steps:")
             width = max(len(step.name) for step in result.steps)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..thoughts import Thought
 from .eot_grammar import EquationError, parse_system
 from .result import SolverResult, Step
+from .unused import unused_equation_lines
 from .workers import WorkerError, WorkerPool
 
 MEMORY_BYTES = 1024 * 1024 * 1024
@@ -26,11 +27,13 @@ def solve_equations(text: str, timeout: float) -> SolverResult:
         reply = POOL.call(request, timeout + 0.5)
     except WorkerError as exc:
         return SolverResult.failure(Thought.EOT, exc.kind, str(exc))
+    answer = reply.get("answer")
     return SolverResult(
         thought=Thought.EOT,
-        answer=reply.get("answer"),
+        answer=answer,
         error=reply.get("error"),
         error_kind=reply.get("kind"),
         steps=[Step(name, value, expression) for name, value, expression in reply.get("steps", [])],
         note=reply.get("note"),
+        unused_lines=unused_equation_lines(system) if answer is not None else [],
     )

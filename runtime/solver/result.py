@@ -45,6 +45,7 @@ class SolverResult:
     output: str = ""           # what a program printed
     note: str | None = None    # a choice the solver made, e.g. picking the non-negative root
     seconds: float = 0.0
+    unused_lines: list[int] = field(default_factory=list)  # lines that never reach the answer (`solver.unused`)
 
     @property
     def ok(self) -> bool:
@@ -61,7 +62,7 @@ class SolverResult:
         selection rules take."""
         return cls(Thought(data["thought"]), data.get("answer"), data.get("error"), data.get("error_kind"),
                    [Step(**step) for step in data.get("steps") or []], data.get("output") or "", data.get("note"),
-                   data.get("seconds") or 0.0)
+                   data.get("seconds") or 0.0, list(data.get("unused_lines") or []))
 
     @classmethod
     def failure(cls, thought: Thought, kind: str, error: str) -> "SolverResult":

@@ -301,3 +301,23 @@ def test_a_local_teacher_writes_each_target_once_with_every_thought(tmp_path):
         assert all(r.parent == "toy-0" for r in read_records(tmp_path / "sub.jsonl"))
     finally:
         teacher.close()
+
+
+def test_a_kept_rationale_leaves_out_the_lines_that_never_reach_the_answer(tmp_path):
+    class Padding:
+        name, concurrency = "fake-padding", 1
+
+        def generate(self, problem, thoughts):
+            return [Candidate(Thought.POT, "packs = 5\nwasted = packs * 7\ncards = packs * 4\nans = (cards + 7) * 2"),
+                    Candidate(Thought.EOT, "% Assume x cards:\nx = (5 * 4 + 7) * 2\ny - 3 = 9\nans = x")]
+
+    out = tmp_path / "padded.jsonl"
+    stats = build([PROBLEM], Padding(), THOUGHTS, out)
+    kept = {r.thought: r.rationale for r in read_records(out)}
+    assert kept == {"pot": "packs = 5\ncards = packs * 4\nans = (cards + 7) * 2",
+                    "eot": "% Assume x cards:\nx = (5 * 4 + 7) * 2\nans = x"}
+    assert stats.by_thought["pot"].trimmed == 1 and stats.by_thought["eot"].trimmed == 1
+    shown = subprocess.run([sys.executable, "-m", "distill.cli", "data", "stats", str(out)], capture_output=True,
+                           text=True, timeout=120)
+    assert "kept without lines that never reach the answer: pot 1, eot 1" in shown.stdout
+

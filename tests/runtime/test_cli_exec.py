@@ -15,7 +15,9 @@ def test_program_from_stdin():
     proc = run("exec", "--thought", "pot", stdin=b"clips_may = 48 / 2\nans = 48 + clips_may\n")
     assert proc.returncode == 0
     out = proc.stdout.decode()
-    assert out.startswith("answer: 72\n") and "clips_may = 24" in out
+    assert out.startswith("answer: 72\n") and "clips_may = 24" in out and "unused" not in out
+    padded = run("exec", "--thought", "pot", stdin=b"clips_may = 48 / 2\nspare = 48 * 2\nans = 48 + clips_may\n")
+    assert "unused: line 2 never reaches the answer" in padded.stdout.decode()
 
 
 def test_equations_from_file_as_json(tmp_path):
@@ -25,7 +27,7 @@ def test_equations_from_file_as_json(tmp_path):
     assert proc.returncode == 0
     data = json.loads(proc.stdout)
     assert data["answer"] == 3.0 and data["thought"] == "eot" and data["error"] is None
-    assert set(data) == {"thought", "answer", "error", "error_kind", "steps", "output", "note", "seconds"}
+    assert set(data) == {"thought", "answer", "error", "error_kind", "steps", "output", "note", "seconds", "unused_lines"}
     assert data["steps"][0] == {"name": "meals", "value": 3.0, "expression": "meals = x"}
 
 

@@ -1,0 +1,51 @@
+"""Lines of a rationale that never reach its answer: found by the solver, conservatively."""
+
+import ast
+
+import pytest
+
+from runtime.solver import SolverResult, execute
+from runtime.solver.eot_grammar import parse_system
+from runtime.solver.unused import unused_equation_lines, unused_program_lines, without_lines
+
+# The issue's kind of extra step: the overtime rate is worked out, then the answer is the regular pay.
+TINA = ("hourly_wage = 18\nhours = 8\novertime_wage = hourly_wage + hourly_wage / 2\n"
+        "overtime_pay = hours * overtime_wage\ntotal = hours * hourly_wage\nans = total")
+
+
+@pytest.mark.parametrize("program,unused", [
+    (TINA, [3, 4]),                                        # overtime_pay is dead, and with it overtime_wage
+    ("a = 1\nb = 2\nans = a", [2]),                        # an unused number too
+    ("ans = 5\nans = 7", [1]),                             # overwritten before it is read
+    ("ans = 5\nans = ans + 2", []),
+    ("x = 3\nx += 1\nans = x", []), ("x = 3\nx += 1\nans = 2", [1, 2]),
+    ("a = (1 +\n     2)\nans = 3", [1, 2]),                # a statement over two lines
+    ("import math\nq = math.floor(2.5)\nans = 1", [2]),
+    ("def solution():\n    a = 3\n    b = 4\n    return a\n", [3]),
+    # Left alone: a line shared with a statement that stays, anything printed, loops, another function.
+    ("a = 1; b = 2\nans = a", []), ("x = 3\nprint(x)\nans = 1", []), ("x = print(5)\nans = 1", []),
+    ("for i in range(3):\n    t = i\nz = 9\nans = t", [3]),
+    ("def solution(): a = 3\nans = solution()", []),
+    ("rate = 5\ndef solution():\n    return rate * 2\nans = solution()", []),
+])
+def test_program_lines_that_never_reach_the_answer(program, unused):
+    assert unused_program_lines(ast.parse(program)) == unused
+
+
+@pytest.mark.parametrize("system,unused", [
+    ("% Assume x\nx + 14 = 236\nans = 5", [2]),            # the assumed unknown is never linked to ans
+    ("a = 2\nb = a + 1\nc = 9\nans = b", [3]),
+    ("a + b = 10\nb = 3\nans = a", []),                    # linked through a relation
+])
+def test_equations_that_share_no_name_with_the_answer(system, unused):
+    assert unused_equation_lines(parse_system(system)) == unused
+
+
+def test_the_solver_reports_them_and_the_answer_stands_without_them():
+    result = execute("pot", TINA)
+    assert result.answer == 144.0 and result.unused_lines == [3, 4]
+    trimmed = without_lines(TINA, result.unused_lines)
+    assert "overtime" not in trimmed and execute("pot", trimmed).answer == 144.0
+    assert execute("eot", "% Assume x\nx + 14 = 236\nans = 5").unused_lines == [2]
+    assert execute("pot", "a = 1\nans = b").unused_lines == []  # no answer: nothing to say about lines
+    assert SolverResult.from_dict(result.to_dict()).unused_lines == [3, 4]
