@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 from runtime.solver import answers_match
+from runtime.solver.unused import unused_names
 from runtime.student import Solution
 from runtime.thoughts import format_number
 
 
+def _winning_run(solution: Solution):
+    return next((run for run in solution.thoughts if run.thought == solution.thought and run.sample == 0), None)
+
+
+def _steps(solution: Solution) -> tuple[list[dict], list[dict]]:
+    """The chosen thought's named values: those on the way to the answer, and those it never uses."""
+    run = _winning_run(solution)
+    if run is None:
+        return [], []
+    unused = unused_names(run.thought, run.text, run.result.get("unused_lines") or [])
+    steps = [s for s in run.result.get("steps", []) if s["name"] != "ans"]
+    return [s for s in steps if s["name"] not in unused], [s for s in steps if s["name"] in unused]
+
+
 def winning_steps(solution: Solution) -> list[dict]:
-    for run in solution.thoughts:
-        if run.thought == solution.thought and run.sample == 0:
-            return [s for s in run.result.get("steps", []) if s["name"] != "ans"]
-    return []
+    """The steps that lead to the answer (a value the answer never uses is no step a learner needs)."""
+    return _steps(solution)[0]
 
 
 def explain_steps(solution: Solution) -> str:
@@ -28,6 +41,10 @@ def explain_steps(solution: Solution) -> str:
         how = f"  ({step['expression']})" if step.get("expression") else ""
         lines.append(f"{number}. {name} = {format_number(step['value'])}{how}")
     lines.append(f"So the answer is {format_number(solution.answer)}.")
+    extra = _steps(solution)[1]
+    if extra:
+        lines.append("It also worked out " + ", ".join(f"{s['name'].replace('_', ' ')} = {format_number(s['value'])}"
+                                                       for s in extra) + ", which the answer does not need.")
     return "\n".join(lines)
 
 

@@ -13,8 +13,12 @@ a function other than `solution()` is left alone.
 from __future__ import annotations
 
 import ast
+import re
 
 from .eot_grammar import System, names_in
+
+_TARGET = re.compile(r"\s*([A-Za-z_]\w*)\s*(?:[-+*/%]|//|\*\*)?=(?!=)")
+_NAME = re.compile(r"[A-Za-z_]\w*")
 
 
 def _names(node: ast.AST) -> set[str]:
@@ -111,3 +115,20 @@ def without_lines(text: str, lines: list[int]) -> str:
     """The text with those 1-based lines left out."""
     drop = set(lines)
     return "\n".join(line for number, line in enumerate(text.splitlines(), start=1) if number not in drop)
+
+
+def unused_names(thought: str, text: str, lines: list[int]) -> set[str]:
+    """The names those lines give: a program line's assignment target; every name of an equation (none of
+    them reaches `ans`). Text only: for labelling a solver's steps as not needed."""
+    def given(row: str) -> set[str]:
+        if thought == "pot":
+            match = _TARGET.match(row)
+            return {match.group(1)} if match else set()
+        return set(_NAME.findall(row.split("%", 1)[0]))
+
+    rows = text.splitlines()
+    unused = {number for number in lines if 0 < number <= len(rows)}
+    found = set().union(*(given(rows[n - 1]) for n in unused))
+    # A name also given on a line that reaches the answer (`x = 3` dropped, `x = 5` used) is needed.
+    return found - set().union(*(given(row) for n, row in enumerate(rows, start=1) if n not in unused))
+

@@ -49,3 +49,11 @@ def test_the_solver_reports_them_and_the_answer_stands_without_them():
     assert execute("eot", "% Assume x\nx + 14 = 236\nans = 5").unused_lines == [2]
     assert execute("pot", "a = 1\nans = b").unused_lines == []  # no answer: nothing to say about lines
     assert SolverResult.from_dict(result.to_dict()).unused_lines == [3, 4]
+
+
+def test_the_names_those_lines_give():
+    from runtime.solver.unused import unused_names
+
+    assert unused_names("pot", TINA, [3, 4]) == {"overtime_wage", "overtime_pay"}
+    assert unused_names("pot", "x = 3\nx = 5\nb += 2\nans = x", [1, 3]) == {"b"}  # x is also given where it counts
+    assert unused_names("eot", "% Assume y\nx = 2\ny + 14 = 236\nans = x", [3]) == {"y"}
