@@ -209,3 +209,24 @@ def accuracy_by_operations(records: list[dict], operations: dict[str, int]) -> d
             buckets[name]["pot_longer"] = share(sum(longer), len(longer))
     return table
 
+
+def unused_steps(records: list[dict]) -> dict:
+    """dataset -> how many greedy programs (etd's, or the first mode's) ran to an answer, the share (%)
+    with steps the answer never uses (`runtime.solver.unused`: lines that compute for nothing), and the
+    programs' own accuracy with and without such lines."""
+    from runtime.solver.unused import unused_lines_of
+
+    modes = list(dict.fromkeys(r["mode"] for r in records))
+    mode = "etd" if "etd" in modes else (modes[0] if modes else None)
+    groups: dict[str, dict[bool, list[bool]]] = {}
+    for r in records:
+        pot = next((t for t in r.get("thoughts", []) if t["thought"] == "pot" and t.get("sample", 0) == 0), None)
+        if r["mode"] != mode or pot is None or pot.get("answer") is None:
+            continue
+        lines = unused_lines_of("pot", pot["text"])
+        if lines is not None:
+            groups.setdefault(r["dataset"], {True: [], False: []})[bool(lines)].append(bool(pot.get("correct")))
+    return {dataset: {"programs": len(g[True]) + len(g[False]), "with_unused": share(len(g[True]), len(g[True]) + len(g[False])),
+                      "accuracy_with": share(sum(g[True]), len(g[True])), "accuracy_without": share(sum(g[False]), len(g[False]))}
+            for dataset, g in groups.items()}
+

@@ -60,6 +60,7 @@ def build_results(out: Path) -> dict:
             if found:
                 by_dataset[dataset] = found
         row["by_operations"] = by_dataset
+        row["unused_steps"] = metrics.unused_steps(records[row["label"]])
     base = next(r for r in rows if r["reference"])
     for row in rows:
         row["vs_reference"] = versus(row, base)
@@ -210,6 +211,16 @@ def to_markdown(results: dict) -> str:
             lines.append(f"| {row['label']} | {mode} | {dataset} | " + " | ".join(_operations_cell(buckets[n]) for n in names) + " |")
         lines += ["", "ASDiv's formulas with remainders, ratios, comparisons or units are left out. \"longer\": the share "
                   "of the greedy programs with more operations than the gold equation (extra steps)."]
+    padded = [(row, dataset, u) for row in results["targets"] for dataset, u in row.get("unused_steps", {}).items()]
+    if padded:
+        lines += ["", "## Programs with steps the answer never uses", "",
+                  "| model | dataset | programs with an answer | with unused steps % | their accuracy % | the others' accuracy % |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {row['label']} | {dataset} | {u['programs']} | {_num(u['with_unused'])} | {_num(u['accuracy_with'])} "
+                  f"| {_num(u['accuracy_without'])} |" for row, dataset, u in padded]
+        lines += ["", "The greedy program of each problem (etd's), as the solver reads it: a line that computes a value "
+                  "that never reaches `ans` is a step added for nothing (`runtime exec` names them); a given "
+                  "number the answer does not use is not counted."]
     lines += ["", "## Speed and memory", "",
               "| model | mode | latency p50 / p90 / p99 s | first token s | decode tok/s | prompt tok/s | solver s "
               "| batch problems/s | batch tok/s | load s | peak RSS MB | on disk MB |",

@@ -120,6 +120,9 @@ def test_markdown_and_plots(run):
     # gsm8k/train 0-3 have 2, 2, 3 and 4 calculator steps in their gold solutions
     assert "## GSM8K by steps in the gold solution" in markdown
     assert "| bundle-f16 | etd | 100.0 (2) | 100.0 (2) | – (0) |" in markdown
+    # The memorised gold programs compute nothing the answer does not use.
+    assert "## Programs with steps the answer never uses" in markdown
+    assert "| bundle-f16 | gsm8k/train | 4 | 0.0 | – | 100.0 |" in markdown
     # A section is a table and its notes (a card quotes it whole); the plots have their own.
     speed = markdown.split("## Speed and memory")[1].split("\n## ")[0]
     assert "Peak RSS is the kernel's count" in speed and "![" not in speed
@@ -382,3 +385,18 @@ def test_other_sets_count_the_operations_of_their_gold_equation(data_dir):
                                                      data_dir=str(data_dir)))
     assert steps["gsm8k-train-0"] == 2 and "gsm8k-train-0" not in operations
     assert operations["chal-1"] == 1 and operations["multiarith-0"] == 2
+
+
+def test_programs_with_steps_the_answer_never_uses_are_counted_with_their_accuracy():
+    from benchmarks.metrics import unused_steps
+
+    def record(i, program, correct, dataset="svamp/test", mode="etd"):
+        return {"id": str(i), "dataset": dataset, "mode": mode, "correct": correct,
+                "thoughts": [{"thought": "pot", "sample": 0, "text": program, "answer": 1.0, "correct": correct}]}
+
+    records = [record(1, "a = 26 - 14\nb = 17 - 9\nans = a", False),   # b is worked out for nothing
+               record(2, "salty = 26\nsweet = 17\nans = salty - 14", True),  # sweet: a given, not a step
+               record(3, "ans = 26 - 14", True), record(4, "ans = 26 - 14", True, mode="pot"),
+               record(5, "import os\nans = 1", True)]                   # not a program the solver runs: left out
+    assert unused_steps(records) == {"svamp/test": {"programs": 3, "with_unused": 33.33, "accuracy_with": 0.0,
+                                                    "accuracy_without": 100.0}}

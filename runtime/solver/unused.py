@@ -1,7 +1,8 @@
-"""Which lines of a rationale never reach its answer: `overtime = 18 * 1.5` in a program that answers
-with the regular pay, or an equation about a name nothing links to `ans`. Such a line is an extra step
+"""Which steps of a rationale never reach its answer: `overtime = 18 * 1.5` in a program that answers
+with the regular pay, or a relation about a name nothing links to `ans`. Such a line is an extra step
 (the failure the student learned from GSM8K: adding steps a question does not need), and a teacher's
-rationale is kept without it.
+rationale is kept without it. A step computes (an operation or a call); a given the answer does not use
+(`sweet = 17` beside a question's other numbers) is the rationale's reading of the question, and stays.
 
 Pure functions over what the solver already parsed (the policy-checked syntax tree of a program, the
 grammar's equation system); nothing here runs what the model wrote. The analysis is conservative: a
@@ -53,9 +54,16 @@ def _dead(body: list[ast.stmt], live: set[str]) -> tuple[list[ast.stmt], set[str
             live |= _names(statement.value) if statement.value is not None else set()
             if isinstance(statement, ast.AugAssign):
                 live |= given  # `a += 1` reads a
-        else:
+        elif _computes(statement):
             dead.append(statement)
+        else:  # a given the answer does not use (`sweet = 17` beside the question's other numbers) stays
+            live |= _names(statement.value)
     return dead, live
+
+
+def _computes(statement: ast.stmt) -> bool:
+    """A step: an operation or a call (`x = 3`, `x = -3` and `x = y` compute nothing)."""
+    return isinstance(statement, ast.AugAssign) or any(isinstance(n, (ast.BinOp, ast.Call)) for n in ast.walk(statement.value))
 
 
 def _return_names(function: ast.FunctionDef) -> set[str] | None:
@@ -108,7 +116,13 @@ def unused_equation_lines(system: System) -> list[int]:
                 reached.add(index)
                 linked |= used
                 grew = True
-    return sorted(eq.line for index, eq in enumerate(system.equations) if index not in reached)
+    return sorted(eq.line for index, eq in enumerate(system.equations)
+                  if index not in reached and (_operates(eq.lhs) or _operates(eq.rhs)))
+
+
+def _operates(node: list) -> bool:
+    kind = node[0]
+    return kind not in ("num", "var", "neg") or (kind == "neg" and _operates(node[1]))
 
 
 def without_lines(text: str, lines: list[int]) -> str:
@@ -131,4 +145,20 @@ def unused_names(thought: str, text: str, lines: list[int]) -> set[str]:
     found = set().union(*(given(rows[n - 1]) for n in unused))
     # A name also given on a line that reaches the answer (`x = 3` dropped, `x = 5` used) is needed.
     return found - set().union(*(given(row) for n, row in enumerate(rows, start=1) if n not in unused))
+
+
+def unused_lines_of(thought: str, text: str) -> list[int] | None:
+    """The unused lines of a stored rationale, from its text alone (None: it does not parse), for
+    records written before the solver reported them."""
+    from .eot_grammar import EquationError, parse_system
+    from .sandbox.pot_policy import PolicyError, parse_program
+
+    try:
+        if thought == "pot":
+            return unused_program_lines(parse_program(text))
+        if thought == "eot":
+            return unused_equation_lines(parse_system(text))
+    except (SyntaxError, PolicyError, EquationError, RecursionError):
+        return None
+    return []
 

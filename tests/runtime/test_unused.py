@@ -1,4 +1,4 @@
-"""Lines of a rationale that never reach its answer: found by the solver, conservatively."""
+"""Steps of a rationale that never reach its answer: found by the solver, conservatively."""
 
 import ast
 
@@ -15,16 +15,18 @@ TINA = ("hourly_wage = 18\nhours = 8\novertime_wage = hourly_wage + hourly_wage 
 
 @pytest.mark.parametrize("program,unused", [
     (TINA, [3, 4]),                                        # overtime_pay is dead, and with it overtime_wage
-    ("a = 1\nb = 2\nans = a", [2]),                        # an unused number too
-    ("ans = 5\nans = 7", [1]),                             # overwritten before it is read
+    ("a = 1\nb = a * 2\nans = a", [2]),
+    ("ans = 5 + 1\nans = 7", [1]),                         # overwritten before it is read
+    # A given the answer does not use is no step (the question's other numbers), nor what it reads.
+    ("a = 1\nb = 2\nans = a", []), ("x = -3\nans = 1", []), ("b = x * 2\na = b\nans = 3", []),
     ("ans = 5\nans = ans + 2", []),
-    ("x = 3\nx += 1\nans = x", []), ("x = 3\nx += 1\nans = 2", [1, 2]),
+    ("x = 3\nx += 1\nans = x", []), ("x = 3\nx += 1\nans = 2", [2]),
     ("a = (1 +\n     2)\nans = 3", [1, 2]),                # a statement over two lines
     ("import math\nq = math.floor(2.5)\nans = 1", [2]),
-    ("def solution():\n    a = 3\n    b = 4\n    return a\n", [3]),
+    ("def solution():\n    a = 3\n    b = a * 4\n    return a\n", [3]),
     # Left alone: a line shared with a statement that stays, anything printed, loops, another function.
     ("a = 1; b = 2\nans = a", []), ("x = 3\nprint(x)\nans = 1", []), ("x = print(5)\nans = 1", []),
-    ("for i in range(3):\n    t = i\nz = 9\nans = t", [3]),
+    ("for i in range(3):\n    t = i\nz = 9 - t\nans = t", [3]),
     ("def solution(): a = 3\nans = solution()", []),
     ("rate = 5\ndef solution():\n    return rate * 2\nans = solution()", []),
 ])
@@ -34,7 +36,8 @@ def test_program_lines_that_never_reach_the_answer(program, unused):
 
 @pytest.mark.parametrize("system,unused", [
     ("% Assume x\nx + 14 = 236\nans = 5", [2]),            # the assumed unknown is never linked to ans
-    ("a = 2\nb = a + 1\nc = 9\nans = b", [3]),
+    ("a = 2\nb = a + 1\nc = 9 * 2\nans = b", [3]),
+    ("h = 0\nx = -2\nans = 5", []),                        # givens, not steps
     ("a + b = 10\nb = 3\nans = a", []),                    # linked through a relation
 ])
 def test_equations_that_share_no_name_with_the_answer(system, unused):
