@@ -141,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "for an unknown (a name no assignment gives, as in `x + 15 = 27`); the share of problems whose "
                     "PoT and EoT differ in structure (the EoT has an unknown, or its operations in order differ from "
                     "the PoT's: renaming, inlined numbers and `=` are not differences); sub-questions by depth. With "
-                    "FILE.progress beside it: the funnel (generated, parsed, executed, correct, kept), the share of "
+                    "FILE.progress beside it: the funnel (generated, parsed, executed, correct, kept; and how many were "
+                    "kept without steps their answer never uses), the share of "
                     "attempted problems covered by at least one kept rationale, and the teacher's hours. The file's "
                     "sha256 names the dataset (e.g. in a model card). Several files: builds over the same problems "
                     "(e.g. a PoT and EoT run and an EoT-only run), counted as one dataset.",
