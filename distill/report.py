@@ -27,7 +27,7 @@ def print_build_report(stats: BuildStats, console: Console | None = None) -> Non
     console.print(table)
     trimmed = {name: s.trimmed for name, s in stats.by_thought.items() if s.trimmed}
     if trimmed:
-        console.print("kept without lines that never reach the answer: "
+        console.print("kept without steps their answer never uses: "
                       + ", ".join(f"{name} {count}" for name, count in trimmed.items()))
     if stats.teacher_errors:
         console.print("teacher errors: " + ", ".join(f"{k} ({v})" for k, v in stats.teacher_errors.most_common()))

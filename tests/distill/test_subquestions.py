@@ -319,5 +319,5 @@ def test_a_kept_rationale_leaves_out_the_lines_that_never_reach_the_answer(tmp_p
     assert stats.by_thought["pot"].trimmed == 1 and stats.by_thought["eot"].trimmed == 1
     shown = subprocess.run([sys.executable, "-m", "distill.cli", "data", "stats", str(out)], capture_output=True,
                            text=True, timeout=120)
-    assert "kept without lines that never reach the answer: pot 1, eot 1" in shown.stdout
+    assert "kept without steps their answer never uses: pot 1, eot 1" in shown.stdout
 
