@@ -16,7 +16,8 @@ from __future__ import annotations
 import ast
 import re
 
-from .eot_grammar import System, names_in
+from .eot_grammar import EquationError, System, names_in, parse_system
+from .sandbox.pot_policy import PolicyError, parse_program
 
 _TARGET = re.compile(r"\s*([A-Za-z_]\w*)\s*(?:[-+*/%]|//|\*\*)?=(?!=)")
 _NAME = re.compile(r"[A-Za-z_]\w*")
@@ -138,7 +139,7 @@ def unused_names(thought: str, text: str, lines: list[int]) -> set[str]:
         if thought == "pot":
             match = _TARGET.match(row)
             return {match.group(1)} if match else set()
-        return set(_NAME.findall(row.split("%", 1)[0]))
+        return set() if row.lstrip().startswith("%") else set(_NAME.findall(row))  # `% Assume ...` is a comment
 
     rows = text.splitlines()
     unused = {number for number in lines if 0 < number <= len(rows)}
@@ -150,9 +151,6 @@ def unused_names(thought: str, text: str, lines: list[int]) -> set[str]:
 def unused_lines_of(thought: str, text: str) -> list[int] | None:
     """The unused lines of a stored rationale, from its text alone (None: it does not parse), for
     records written before the solver reported them."""
-    from .eot_grammar import EquationError, parse_system
-    from .sandbox.pot_policy import PolicyError, parse_program
-
     try:
         if thought == "pot":
             return unused_program_lines(parse_program(text))
