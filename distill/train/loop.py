@@ -75,10 +75,11 @@ class TrainConfig:
 
 
 # What a run's numeric settings must be; a flag's name follows its field (`eval_batch_size`: --eval-batch-size).
+# `--lr 0` is allowed: it checks that a run started with --init reproduces its adapter exactly.
 AT_LEAST = {"batch_size": 1, "grad_accum": 1, "max_length": 1, "max_steps": 1, "train_tokens": 1, "lora_r": 0,
-            "warmup": 0, "weight_decay": 0, "save_every": 0, "eval_every": 0, "dev_size": 0, "eval_max_new_tokens": 1,
-            "eval_batch_size": 1, "threads": 1}
-POSITIVE = ("lr", "epochs", "lora_alpha", "clip")
+            "lr": 0, "warmup": 0, "weight_decay": 0, "save_every": 0, "eval_every": 0, "dev_size": 0,
+            "eval_max_new_tokens": 1, "eval_batch_size": 1, "threads": 1}
+POSITIVE = ("epochs", "lora_alpha", "clip")
 
 
 def check_settings(settings) -> None:
