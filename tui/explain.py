@@ -30,7 +30,7 @@ def winning_steps(solution: Solution) -> list[dict]:
 def explain_steps(solution: Solution) -> str:
     if solution.answer is None:
         return "No thought worked out, so there are no steps to follow."
-    steps = winning_steps(solution)
+    steps, extra = _steps(solution)
     if not steps:
         winner = next((r for r in solution.thoughts if r.thought == solution.thought), None)
         prose = winner.text if winner else ""
@@ -41,7 +41,6 @@ def explain_steps(solution: Solution) -> str:
         how = f"  ({step['expression']})" if step.get("expression") else ""
         lines.append(f"{number}. {name} = {format_number(step['value'])}{how}")
     lines.append(f"So the answer is {format_number(solution.answer)}.")
-    extra = _steps(solution)[1]
     if extra:
         lines.append("It also worked out " + ", ".join(f"{s['name'].replace('_', ' ')} = {format_number(s['value'])}"
                                                        for s in extra) + ", which the answer does not need.")
