@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from runtime.files import RunFolderError, claim_run_folder, write_bytes_atomic, write_text_atomic
+from runtime.files import RunFolderError, claim_run_folder, file_lines, write_bytes_atomic, write_text_atomic
 from runtime.student import MODES
 from runtime.thoughts import FORMAT_VERSION
 
@@ -140,7 +140,7 @@ def read_jsonl(path: Path) -> list[dict]:
     else:
         return []
     rows = []
-    for line in text.splitlines():
+    for line in file_lines(text):
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from runtime.files import write_text_atomic
+from runtime.files import file_lines, write_text_atomic
 from runtime.thoughts import FORMAT_VERSION, Thought
 
 from .perturb import perturb
@@ -146,7 +146,7 @@ def _resume(out: Path, stats: BuildStats) -> tuple[set[str], set]:
         raise BuildError(f"{out} exists and was not written by an unfinished build (no {progress.name}); "
                          "choose another --out or remove it")
     if progress.exists():
-        for line in progress.read_text(encoding="utf-8").splitlines():
+        for line in file_lines(progress.read_text(encoding="utf-8")):
             try:
                 entry = json.loads(line)
                 done[entry["id"]] = entry
@@ -156,7 +156,7 @@ def _resume(out: Path, stats: BuildStats) -> tuple[set[str], set]:
     seen: set = set()
     if out.exists():
         kept_lines = []
-        for number, line in enumerate(out.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, line in enumerate(file_lines(out.read_text(encoding="utf-8")), start=1):
             try:
                 record = parse_record(line, f"{out}:{number}")
             except RecordError:
@@ -366,7 +366,7 @@ def stats_of_files(paths: list[Path]) -> tuple[BuildStats | None, dict]:
         if not progress.exists():
             continue
         funnel = funnel or BuildStats()
-        for line in progress.read_text(encoding="utf-8").splitlines():
+        for line in file_lines(progress.read_text(encoding="utf-8")):
             try:
                 entry = json.loads(line)
                 funnel.add_problem(entry)

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from runtime.files import file_lines
+
 DATA_DIR_ENV = "ETD_DATA_DIR"
 
 # dataset -> the splits it has locally
@@ -125,7 +127,7 @@ def dev_ids(ids: list[str], size: int = DEV_SIZE) -> set[str]:
 
 def gsm8k_dev_ids() -> frozenset[str]:
     """The stored GSM8K dev ids (`dev_ids` of the training split, written once)."""
-    lines = GSM8K_DEV_FILE.read_text(encoding="utf-8").splitlines()
+    lines = file_lines(GSM8K_DEV_FILE.read_text(encoding="utf-8"))
     return frozenset(line.strip() for line in lines if line.strip() and not line.startswith("#"))
 
 

@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from .files import file_lines, write_text_atomic
+
 MAX_INPUT_BYTES = 1_000_000
 
 EXIT_OK, EXIT_NO_ANSWER = 0, 1  # bad usage: 2, from runtime.cli_main
@@ -164,7 +166,7 @@ def _read_questions(path: Path) -> list[tuple[str, str]]:
     text = read_text(str(path))
     questions = []
     if path.suffix == ".jsonl":
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(file_lines(text), start=1):
             if not line.strip():
                 continue
             try:
@@ -173,7 +175,7 @@ def _read_questions(path: Path) -> list[tuple[str, str]]:
             except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
                 raise UsageError(f"{path}:{number}: expected a JSON object with a question") from None
     else:
-        questions = [(str(n), line.strip()) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+        questions = [(str(n), line.strip()) for n, line in enumerate(file_lines(text), start=1) if line.strip()]
     if not questions:
         raise UsageError(f"{path} holds no questions")
     return questions
@@ -277,15 +279,13 @@ def _solve_batch(student, questions, args) -> int:
 
     done: set[str] = set()
     if args.out and args.out.exists():
-        for line in args.out.read_text(encoding="utf-8").splitlines():
+        for line in file_lines(args.out.read_text(encoding="utf-8")):
             try:
                 done.add(str(json.loads(line)["id"]))
             except (json.JSONDecodeError, KeyError, TypeError):
                 continue  # a line cut short by an interruption is solved again
         # Keep only complete lines, so appending continues a well-formed file.
-        kept = [line for line in args.out.read_text(encoding="utf-8").splitlines() if _is_complete(line)]
-        from .files import write_text_atomic
-
+        kept = [line for line in file_lines(args.out.read_text(encoding="utf-8")) if _is_complete(line)]
         write_text_atomic(args.out, "".join(line + "\n" for line in kept))
     todo = [(qid, q) for qid, q in questions if qid not in done]
     answered = 0

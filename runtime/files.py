@@ -21,6 +21,18 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
+def file_lines(text: str) -> list[str]:
+    """The lines of a file's text, split at "\n" (a "\r" before it dropped) and nowhere else.
+
+    `str.splitlines` also splits at U+2028, U+0085, form feeds and other characters that JSON leaves
+    raw under `ensure_ascii=False` (GSM8K has questions with U+2028): a JSON Lines record holding one
+    would be cut in two and lost on reading."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """`write_bytes_atomic` for UTF-8 text."""
     write_bytes_atomic(path, text.encode("utf-8"))

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from runtime.files import RunFolderError, claim_run_folder, write_text_atomic
+from runtime.files import RunFolderError, claim_run_folder, file_lines, write_text_atomic
 from runtime.solver import answers_match, execute, select_etd, select_vote
 from runtime.thoughts import FORMAT_VERSION, Thought
 
@@ -274,7 +274,7 @@ def _feedback(config: FeedbackConfig, student: Path, records: list[Record], fold
               benchmark_records: str | None = None) -> list[dict]:
     path = folder / "feedback.jsonl"
     if path.exists():
-        return [json.loads(line) for line in path.read_text().splitlines()]
+        return [json.loads(line) for line in file_lines(path.read_text(encoding="utf-8"))]
     questions = list({r.problem_id: _Question(r.problem_id, r.question, r.gold) for r in records}.values())
     questions = questions[:config.feedback_limit]
     if benchmark_records:

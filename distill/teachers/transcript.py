@@ -18,7 +18,7 @@ import gzip
 import json
 from pathlib import Path
 
-from runtime.files import write_bytes_atomic, write_text_atomic
+from runtime.files import file_lines, write_bytes_atomic, write_text_atomic
 from runtime.thoughts import Thought
 
 from .base import Candidate
@@ -83,7 +83,7 @@ class Transcript:
         for path in sorted(self.folder.glob("part-*.jsonl.gz")):
             ids = []
             try:
-                lines = gzip.decompress(path.read_bytes()).decode("utf-8").splitlines()
+                lines = file_lines(gzip.decompress(path.read_bytes()).decode("utf-8"))
             except (OSError, EOFError, UnicodeDecodeError) as exc:
                 raise TranscriptError(f"{path}: unreadable ({exc}); restore it from git") from None
             for line in lines:

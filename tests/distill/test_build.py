@@ -83,6 +83,20 @@ def test_kill_and_resume_gives_the_same_file(data_dir, tmp_path):
     assert cut.read_bytes() == whole.read_bytes()
 
 
+def test_a_resumed_build_keeps_records_with_a_line_separator_in_their_text(data_dir, tmp_path):
+    # GSM8K train 2381's question holds U+2028 ("balls.\u2028 The box"), written raw in its records:
+    # a resume that split the file at it dropped the record as half-written
+    problems = load_problems("gsm8k", "train", data_dir).problems
+    problem = next(p for p in problems if p.id == "gsm8k-train-2381")
+    assert "\u2028" in problem.question
+    out = tmp_path / "etd.jsonl"
+    build([problem], GoldTeacher(), ALL, out)
+    written = out.read_bytes()
+    assert len(list(read_records(out))) == 3
+    again = build([problem], GoldTeacher(), ALL, out)
+    assert again.resumed == 1 and out.read_bytes() == written
+
+
 def test_stats_command(data_dir, tmp_path):
     out = tmp_path / "etd.jsonl"
     build(load_problems("gsm8k", "train", data_dir).problems[:10], GoldTeacher(), ALL, out)

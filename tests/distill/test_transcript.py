@@ -94,6 +94,17 @@ def test_full_shards_never_change(tmp_path):
     assert [h["from_problem"] for h in history] == [0, SHARD_SIZE + 1]  # the settings change is logged
 
 
+def test_a_teachers_text_with_a_line_separator_is_read_back_whole(tmp_path):
+    # the shards are JSON written with ensure_ascii=False: U+2028 stays raw and must not end a line
+    transcript = Transcript(tmp_path, IDENTITY, SETTINGS)
+    text = "% Assume x balls:\u2028\nx = 6 + 4\nans = x"
+    transcript.add([("p0", [Candidate(Thought.EOT, text)], 1.0), ("p1", [Candidate(Thought.POT, "ans = 1")], 1.0)])
+    transcript.close()
+    reread = Transcript(tmp_path, IDENTITY, SETTINGS)
+    assert len(reread) == 2 and reread.get("p0")[0][0].text == text
+    reread.close()
+
+
 def test_another_teachers_transcript_is_refused(data_dir, tmp_path):
     Transcript(tmp_path / "t", IDENTITY, SETTINGS).close()
     with pytest.raises(TranscriptError, match="differs in teacher"):

@@ -51,3 +51,10 @@ def test_a_staging_folder_sits_beside_its_target_with_mkdirs_permissions(tmp_pat
     staging = files.staging_folder(tmp_path / "bundle")
     assert staging.parent == tmp_path and staging.name.startswith(".bundle.tmp-")
     assert list(staging.iterdir()) == [] and mode(staging) == 0o755
+
+
+def test_file_lines_split_at_newlines_only():
+    # json.dumps(ensure_ascii=False) writes U+2028 and U+0085 raw; str.splitlines would cut a record there
+    text = '{"q": "balls.\u2028 The box\u0085"}\r\n{"q": "b\x0c"}\n'
+    assert files.file_lines(text) == ['{"q": "balls.\u2028 The box\u0085"}', '{"q": "b\x0c"}']
+    assert files.file_lines("") == [] and files.file_lines("a") == ["a"] and files.file_lines("a\n\nb") == ["a", "", "b"]

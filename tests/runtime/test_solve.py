@@ -113,12 +113,14 @@ def test_batch_mode_resumes(student, tmp_path):
     questions.write_text("".join(json.dumps({"id": p.id, "question": p.question}) + "\n" for p in problems))
     out = tmp_path / "answers.jsonl"
     first = problems[0]
-    out.write_text(json.dumps({"id": first.id, "answer": first.answer, "note": "from before"}) + "\n{\"id\": \"cut")
+    # written raw, as the runtime writes JSON (ensure_ascii=False): a U+2028 must not cut the line
+    before = {"id": first.id, "answer": first.answer, "note": "from before\u2028"}
+    out.write_text(json.dumps(before, ensure_ascii=False) + "\n{\"id\": \"cut", encoding="utf-8")
     proc = run("solve", "--file", str(questions), "--out", str(out), "--model", str(bundle), "--mode", "pot")
     assert proc.returncode == 0, proc.stderr.decode()[-500:]
-    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").split("\n") if line]
     assert [line["id"] for line in lines] == [p.id for p in problems]
-    assert lines[0]["note"] == "from before"  # not solved again
+    assert lines[0]["note"] == "from before\u2028"  # not solved again
     assert all(line["answer"] == p.answer for line, p in zip(lines[1:], problems[1:]))
     assert "3 of 3 answered (1 were already done)" in proc.stdout.decode()
 
