@@ -146,9 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "attempted problems covered by at least one kept rationale, and the teacher's hours. The file's "
                     "sha256 names the dataset (e.g. in a model card). Several files: builds over the same problems "
                     "(e.g. a PoT and EoT run and an EoT-only run), counted as one dataset.",
-        epilog="Example: distill data stats teacher.jsonl teacher-eot.jsonl --json")
+        epilog="Example: distill data stats teacher.jsonl teacher-eot.jsonl --json; --out stats/teacher writes the tables "
+               "a model card quotes as <!-- generated: stats/teacher/stats.md#Per thought -->")
     stats.add_argument("files", type=Path, nargs="+", metavar="FILE")
     stats.add_argument("--json", action="store_true", help="print one JSON object")
+    stats.add_argument("--out", type=Path, metavar="DIR",
+                       help="also write DIR/stats.json (the --json object) and DIR/stats.md (its tables, sections a "
+                            "model card can take as generated blocks), atomically")
     stats.set_defaults(handler=cmd_stats)
 
     mixing = data.add_parser(
@@ -501,12 +505,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     import json
 
-    from runtime.files import sha256_file
+    from runtime.files import sha256_file, write_text_atomic
 
     from .build import stats_of_files
     from .dataset_stats import dataset_stats
     from .records import read_records
-    from .report import print_build_report, print_counts, print_diversity
+    from .report import print_build_report, print_counts, print_diversity, stats_markdown
 
     funnel, counts = stats_of_files(args.files)
     diversity = dataset_stats(record for path in args.files for record in read_records(path))
@@ -517,15 +521,23 @@ def cmd_stats(args: argparse.Namespace) -> int:
         diversity["teacher_hours"] = round(funnel.teacher_seconds / 3600, 3)
         if funnel.subquestion_targets:
             diversity["subquestions_asked"] = funnel.subquestion_targets
+    report = {"sha256": digests[str(args.files[0])] if len(args.files) == 1 else digests,
+              "counts": {k: dict(v) if hasattr(v, "items") else v for k, v in counts.items()},
+              "diversity": diversity}
+    if funnel:
+        report["funnel"] = {name: s.to_dict() for name, s in funnel.by_thought.items()}
+        report["problems"] = funnel.problems
+        report["teacher_errors"] = dict(funnel.teacher_errors)
+    if args.out:
+        if args.out.exists() and not args.out.is_dir():
+            raise UsageError(f"--out {args.out} is a file: give a folder")
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(args.out / "stats.json", json.dumps(report, indent=1) + "\n")
+        names = [path.name for path in args.files]
+        names = names if len(set(names)) == len(names) else [str(path) for path in args.files]  # same name, other folders
+        write_text_atomic(args.out / "stats.md", stats_markdown(report, dict(zip(names, digests.values()))))
     if args.json:
-        out = {"sha256": digests[str(args.files[0])] if len(args.files) == 1 else digests,
-               "counts": {k: dict(v) if hasattr(v, "items") else v for k, v in counts.items()},
-               "diversity": diversity}
-        if funnel:
-            out["funnel"] = {name: s.to_dict() for name, s in funnel.by_thought.items()}
-            out["problems"] = funnel.problems
-            out["teacher_errors"] = dict(funnel.teacher_errors)
-        print(json.dumps(out))
+        print(json.dumps(report))
         return 0
     for path, digest in digests.items():
         print(f"{Path(path).name}: sha256 {digest}")
@@ -533,6 +545,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     print_diversity(diversity)
     if funnel:
         print_build_report(funnel)
+    if args.out:
+        print(f"wrote {args.out / 'stats.json'} and {args.out / 'stats.md'}")
     return 0
 
 

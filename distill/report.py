@@ -60,3 +60,45 @@ def print_diversity(stats: dict, console: Console | None = None) -> None:
         asked = f" of {stats['subquestions_asked']} asked" if "subquestions_asked" in stats else ""
         console.print(f"sub-questions kept: {sub['one_step'] + sub['two_step']}{asked} "
                       f"({sub['one_step']} one-step, {sub['two_step']} two-step)")
+
+
+def stats_markdown(report: dict, digests: dict[str, str]) -> str:
+    """`distill data stats --out`'s stats.md: the `--json` object (`report`) as `##` sections a model card
+    can take whole (`<!-- generated: DIR/stats.md#Per thought -->`); `digests`: file name -> sha256."""
+    diversity, counts = report["diversity"], report["counts"]
+    lines = ["# Dataset statistics", "", "## Files", "", "| file | sha256 |", "|---|---|"]
+    lines += [f"| {name} | `{digest}` |" for name, digest in digests.items()]
+    lines += ["", "## Summary", "", "| | |", "|---|---:|", f"| records | {counts['records']:,} |"]
+    if "attempted" in diversity:
+        lines += [f"| problems attempted | {diversity['attempted']:,} |",
+                  f"| covered by at least one kept rationale | {diversity['parents']:,} ({diversity['covered']:.1%}) |"]
+    else:
+        lines.append(f"| problems | {diversity['parents']:,} |")
+    both = diversity["pot_and_eot"]
+    if both["problems"]:
+        lines.append(f"| PoT and EoT differ in structure | {both['differ_in_structure']:.1%} of {both['problems']:,} |")
+    if "subquestions" in diversity:
+        sub = diversity["subquestions"]
+        asked = f" of {diversity['subquestions_asked']:,} asked" if "subquestions_asked" in diversity else ""
+        lines.append(f"| sub-questions kept | {sub['one_step'] + sub['two_step']:,}{asked} "
+                     f"({sub['one_step']:,} one-step, {sub['two_step']:,} two-step) |")
+    if "teacher_hours" in diversity:
+        lines.append(f"| teacher wall time | {diversity['teacher_hours']:.1f} h |")
+    lines += ["", "## Per thought", "",
+              "| thought | problems | records | paths a problem | with an unknown | "
+              + " | ".join(f"{bucket} steps" for bucket in STEP_BUCKETS) + " |",
+              "|---|" + "---:|" * (4 + len(STEP_BUCKETS))]
+    for thought, entry in diversity["thoughts"].items():
+        unknown = f"{entry['with_unknown']:.1%}" if "with_unknown" in entry else "-"
+        lines.append(f"| {thought} | {entry['problems']:,} | {entry['records']:,} | {entry['paths_per_problem']:.2f} | "
+                     f"{unknown} | " + " | ".join(f"{entry['steps'][b]:,}" for b in STEP_BUCKETS) + " |")
+    if report.get("funnel"):
+        lines += ["", "## Verification", "",
+                  "| thought | " + " | ".join(STAGES) + " | kept % | kept without unused steps | why the rest failed |",
+                  "|---|" + "---:|" * (len(STAGES) + 2) + "---|"]
+        for thought, s in report["funnel"].items():
+            rate = f"{s['kept'] / s['generated']:.1%}" if s["generated"] else "-"
+            why = ", ".join(f"{kind} {count:,}" for kind, count in sorted(s["failures"].items(), key=lambda kv: -kv[1]))
+            lines.append(f"| {thought} | " + " | ".join(f"{s[stage]:,}" for stage in STAGES)
+                         + f" | {rate} | {s.get('trimmed', 0):,} | {why or '-'} |")
+    return "\n".join(lines) + "\n"

@@ -105,6 +105,20 @@ def test_stats_command(data_dir, tmp_path):
     data = json.loads(proc.stdout)
     assert data["counts"]["by_thought"]["cot"] == 10
     assert data["funnel"]["cot"]["generated"] == 10 and data["problems"] == 10
+    # --out: the same object as stats.json, and tables a model card takes as generated blocks
+    written = _run("data", "stats", str(out), "--out", str(tmp_path / "stats"))
+    assert written.returncode == 0, written.stderr.decode()
+    assert json.loads((tmp_path / "stats" / "stats.json").read_text()) == data
+    from benchmarks.card import generate
+
+    per_thought = generate("stats/stats.md#Per thought", tmp_path).splitlines()
+    assert per_thought[0].startswith("| thought | problems | records |") and len(per_thought) == 2 + 3
+    assert any(row.startswith("| cot | 10 | 10 | 1.00 | - |") for row in per_thought)
+    summary = generate("stats/stats.md#Summary", tmp_path)
+    assert "| problems attempted | 10 |" in summary and "(100.0%)" in summary
+    assert data["sha256"] in generate("stats/stats.md#Files", tmp_path)
+    refused = _run("data", "stats", str(out), "--out", str(out))
+    assert refused.returncode == 2 and "is a file" in refused.stderr.decode()
 
 
 def test_stats_of_two_builds_over_the_same_problems(data_dir, tmp_path):
