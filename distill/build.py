@@ -46,24 +46,28 @@ class ThoughtStats:
     kept: int = 0        # correct and not a duplicate
     failures: Counter = field(default_factory=Counter)
     trimmed: int = 0     # correct once lines that never reach the answer were left out (`verify.check_rationale`)
+    several: int = 0     # problems the teacher wrote two or more paths for (summed over problems; 0 in one's entry)
 
     def add(self, other: "ThoughtStats") -> None:
         for stage in STAGES:
             setattr(self, stage, getattr(self, stage) + getattr(other, stage))
         self.failures.update(other.failures)
         self.trimmed += other.trimmed
+        self.several += other.several
 
     def to_dict(self) -> dict:
         data = {stage: getattr(self, stage) for stage in STAGES}
         data["failures"] = dict(self.failures)
         if self.trimmed:
             data["trimmed"] = self.trimmed
+        if self.several:
+            data["several"] = self.several
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "ThoughtStats":
         return cls(**{s: data.get(s, 0) for s in STAGES}, failures=Counter(data.get("failures", {})),
-                   trimmed=data.get("trimmed", 0))
+                   trimmed=data.get("trimmed", 0), several=data.get("several", 0))
 
 
 @dataclass
@@ -84,6 +88,8 @@ class BuildStats:
         self.problems += 1
         for name, data in entry.get("stats", {}).items():
             self.thought(name).add(ThoughtStats.from_dict(data))
+            if data.get("generated", 0) >= 2 and name != "perturbed":
+                self.thought(name).several += 1
         if entry.get("teacher_error"):
             self.teacher_errors[entry["teacher_error"]] += 1
         self.teacher_seconds += float(entry.get("seconds", 0.0))

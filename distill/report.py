@@ -94,11 +94,12 @@ def stats_markdown(report: dict, digests: dict[str, str]) -> str:
                      f"{unknown} | " + " | ".join(f"{entry['steps'][b]:,}" for b in STEP_BUCKETS) + " |")
     if report.get("funnel"):
         lines += ["", "## Verification", "",
-                  "| thought | " + " | ".join(STAGES) + " | kept % | kept without unused steps | why the rest failed |",
-                  "|---|" + "---:|" * (len(STAGES) + 2) + "---|"]
+                  "| thought | " + " | ".join(STAGES) + " | kept % | kept without unused steps "
+                  "| problems with 2+ paths written | why the rest failed |",
+                  "|---|" + "---:|" * (len(STAGES) + 3) + "---|"]
         for thought, s in report["funnel"].items():
             rate = f"{s['kept'] / s['generated']:.1%}" if s["generated"] else "-"
             why = ", ".join(f"{kind} {count:,}" for kind, count in sorted(s["failures"].items(), key=lambda kv: -kv[1]))
             lines.append(f"| {thought} | " + " | ".join(f"{s[stage]:,}" for stage in STAGES)
-                         + f" | {rate} | {s.get('trimmed', 0):,} | {why or '-'} |")
+                         + f" | {rate} | {s.get('trimmed', 0):,} | {s.get('several', 0):,} | {why or '-'} |")
     return "\n".join(lines) + "\n"

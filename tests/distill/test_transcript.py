@@ -73,6 +73,8 @@ def test_a_transcript_rebuilds_the_same_dataset_without_the_teacher(data_dir, tm
     assert (tmp_path / "c.jsonl.progress").read_bytes() == (tmp_path / "b.jsonl.progress").read_bytes()
     assert third.teacher_seconds == pytest.approx(second.teacher_seconds)
     assert third.by_thought["pot"].failures["wrong answer"] == len(problems)  # failed paths are replayed too
+    two_pot_paths = sum(any(c.thought == Thought.POT for c in GoldTeacher().generate(p, THOUGHTS)) for p in problems)
+    assert (third.by_thought["pot"].several, third.by_thought["eot"].several) == (two_pot_paths, 0)  # gold's + a wrong one
 
     # Only the teacher's own text is stored: never a question or a worked solution of the dataset.
     stored = "".join(gzip.decompress(p.read_bytes()).decode() for p in folder.glob("part-*.jsonl.gz"))
