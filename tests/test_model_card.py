@@ -51,6 +51,7 @@ def benchmark_commands(text: str) -> dict[Path, list[str]]:
 def test_the_cards_commands_made_the_results_it_quotes():
     text = card()
     quoted = {REPO / m.split("#")[0].rsplit("/", 1)[0] for m in re.findall(r"<!-- generated: (\S+#[^>]*?) -->", text)}
+    quoted = {folder for folder in quoted if folder.parent.name != "dataset-stats"}  # below
     commands = benchmark_commands(text)
     assert quoted and quoted <= set(commands), f"no `benchmarks run` line for {quoted - set(commands)}"
     for folder in quoted:
@@ -65,6 +66,20 @@ def test_the_cards_commands_made_the_results_it_quotes():
             bundle, _, weights = entry.partition("@")      # BUNDLE or BUNDLE@[engine:]quantization
             assert target["label"].startswith(Path(bundle).name + "-")
             assert not weights or target["quantization"] == weights.rsplit(":", 1)[-1]
+
+
+def test_the_cards_dataset_tables_name_their_command_and_dataset():
+    text = card()
+    folders = {m for m in re.findall(r"<!-- generated: dataset-stats/([^/]+)/stats\.md#", text)}
+    assert folders, "the data section quotes no `distill data stats --out` tables"
+    prose = " ".join(text.split())
+    for name in folders:
+        assert re.search(rf"`distill data stats [^`]+ --out dataset-stats/{re.escape(name)}`", prose), name
+        stats = json.loads((REPO / "dataset-stats" / name / "stats.json").read_text())
+        digests = [stats["sha256"]] if isinstance(stats["sha256"], str) else list(stats["sha256"].values())
+        tables = (REPO / "dataset-stats" / name / "stats.md").read_text()
+        assert all(f"`{digest}`" in tables for digest in digests)
+        assert f"| records | {stats['counts']['records']:,} |" in tables
 
 
 def test_headline_is_the_measured_gsm8k_figure():
