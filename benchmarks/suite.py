@@ -173,7 +173,7 @@ def trim_partial_line(path: Path) -> None:
     if path.exists():
         data = path.read_bytes()
         if data and not data.endswith(b"\n"):
-            path.write_bytes(data[:data.rfind(b"\n") + 1])
+            write_bytes_atomic(path, data[:data.rfind(b"\n") + 1])  # a kill here must not cost the whole file
 
 
 def prepare(out: Path, config: RunConfig) -> RunConfig:
