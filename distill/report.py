@@ -85,12 +85,14 @@ def stats_markdown(report: dict, digests: dict[str, str]) -> str:
     if "teacher_hours" in diversity:
         lines.append(f"| teacher wall time | {diversity['teacher_hours']:.1f} h |")
     lines += ["", "## Per thought", "",
-              "| thought | problems | records | paths a problem | with an unknown | "
+              "| thought | problems (of attempted) | records | paths a problem | with an unknown | "
               + " | ".join(f"{bucket} steps" for bucket in STEP_BUCKETS) + " |",
               "|---|" + "---:|" * (4 + len(STEP_BUCKETS))]
     for thought, entry in diversity["thoughts"].items():
         unknown = f"{entry['with_unknown']:.1%}" if "with_unknown" in entry else "-"
-        lines.append(f"| {thought} | {entry['problems']:,} | {entry['records']:,} | {entry['paths_per_problem']:.2f} | "
+        # the verified yield: the share of attempted problems with a kept rationale of this thought
+        share = f" ({entry['problems'] / diversity['attempted']:.1%})" if diversity.get("attempted") else ""
+        lines.append(f"| {thought} | {entry['problems']:,}{share} | {entry['records']:,} | {entry['paths_per_problem']:.2f} | "
                      f"{unknown} | " + " | ".join(f"{entry['steps'][b]:,}" for b in STEP_BUCKETS) + " |")
     if report.get("funnel"):
         lines += ["", "## Verification", "",

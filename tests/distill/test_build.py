@@ -112,8 +112,8 @@ def test_stats_command(data_dir, tmp_path):
     from benchmarks.card import generate
 
     per_thought = generate("stats/stats.md#Per thought", tmp_path).splitlines()
-    assert per_thought[0].startswith("| thought | problems | records |") and len(per_thought) == 2 + 3
-    assert any(row.startswith("| cot | 10 | 10 | 1.00 | - |") for row in per_thought)
+    assert per_thought[0].startswith("| thought | problems (of attempted) | records |") and len(per_thought) == 2 + 3
+    assert any(row.startswith("| cot | 10 (100.0%) | 10 | 1.00 | - |") for row in per_thought)
     summary = generate("stats/stats.md#Summary", tmp_path)
     assert "| problems attempted | 10 |" in summary and "(100.0%)" in summary
     assert data["sha256"] in generate("stats/stats.md#Files", tmp_path)
