@@ -2,14 +2,15 @@
 deciding whether a question needs another sampled path.
 
 Every rationale goes through the embedded solver (`runtime.solver.execute`, confined, never in this
-process); it is right when its answer equals the gold one and, when the teacher was shown the worked
-solution, it calculates what the solution calculates instead of writing down the solution's numbers.
+process); it is right when its answer equals the gold one by calculating it (a rationale that only
+writes numbers down guesses) and, when the teacher was shown the worked solution, it calculates what the
+solution calculates instead of writing down the solution's numbers.
 """
 
 from __future__ import annotations
 
 from runtime.solver import SolverResult, answers_match, execute
-from runtime.solver.unused import without_lines
+from runtime.solver.unused import has_step, without_lines
 from runtime.thoughts import Thought
 
 from .numbers import numbers, stated_values
@@ -19,7 +20,8 @@ from .teachers.gold_gsm8k import solution_results
 def check_rationale(thought: Thought, text: str, question: str, gold: float,
                     shown: str | None) -> tuple[SolverResult, str | None, str]:
     """The solver's result, why the rationale is not kept (the builder's failure names: the solver's
-    error kind, "no answer", "wrong answer", "unused lines", "answer copied", "result copied") or None
+    error kind, "no answer", "wrong answer", "unused lines", "no calculation", "answer copied", "result
+    copied") or None
     when it is right, and the text to keep: without the lines that never reach the answer (an extra
     step the student would learn to add; `runtime.solver.unused`), run again to the same answer.
     `shown`: the worked solution the teacher was shown (rationalize), else None."""
@@ -34,6 +36,8 @@ def check_rationale(thought: Thought, text: str, question: str, gold: float,
         if not (again.ok and answers_match(again.answer, result.answer)):  # the analysis erred: keep nothing
             return result, "unused lines", text
         result, text = again, trimmed
+    if thought != Thought.COT and not has_step(thought.value, text):
+        return result, "no calculation", text
     if shown is not None and thought != Thought.COT:
         copied = copied_value(question, text, gold, shown)
         if copied:

@@ -148,6 +148,25 @@ def unused_names(thought: str, text: str, lines: list[int]) -> set[str]:
     return found - set().union(*(given(row) for n, row in enumerate(rows, start=1) if n not in unused))
 
 
+def has_step(thought: str, text: str) -> bool:
+    """Does the rationale compute anything: an operation, a call (not `print`, not its own `solution()`), a
+    comparison, or an equation with one (`4x = 180`, `x = lcm(2, 3, 4)`)? `x = 30` then `ans = x` answers
+    by writing a number: right only when it guesses the answer (a teacher's "% Assume Rosie runs x
+    minutes: x = 30"), and a student trained on it learns to guess. True when the text does not parse."""
+    try:
+        if thought == "pot":
+            tree = parse_program(text)
+            own = {"print"} | {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}  # not steps
+            return any(isinstance(node, (ast.BinOp, ast.AugAssign, ast.Compare, ast.BoolOp, ast.IfExp))
+                       or (isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in own))
+                       for node in ast.walk(tree))
+        if thought == "eot":
+            return any(_operates(eq.lhs) or _operates(eq.rhs) for eq in parse_system(text).equations)
+    except (SyntaxError, PolicyError, EquationError, RecursionError):
+        return True
+    return True
+
+
 def unused_lines_of(thought: str, text: str) -> list[int] | None:
     """The unused lines of a stored rationale, from its text alone (None: it does not parse), for
     records written before the solver reported them."""

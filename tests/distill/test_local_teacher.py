@@ -137,6 +137,18 @@ def test_copying_the_solutions_numbers_is_not_solving():
                         hours) == "result copied"
 
 
+def test_a_right_answer_written_down_is_not_kept():
+    from distill.verify import check_rationale
+
+    question = ("Rosie runs 6 miles an hour. She runs 1 hour on Monday, 30 minutes on Tuesday, 1 hour on Wednesday "
+                "and 20 minutes on Thursday. How many minutes must she run on Friday to run 20 miles this week?")
+    guess = "% Assume Rosie runs x minutes on Friday:\nx = 30\nans = x"
+    assert check_rationale(Thought.EOT, guess, question, 30, None)[1] == "no calculation"
+    worked = "% Assume Rosie runs x minutes on Friday:\n6 * (60 + 30 + 60 + 20 + x) / 60 = 20\nans = x"
+    assert check_rationale(Thought.EOT, worked, question, 30, None)[1] is None
+    assert check_rationale(Thought.POT, "friday = 30\nans = friday", question, 30, None)[1] == "no calculation"
+
+
 def test_numbers_are_read_at_a_sentence_end_and_with_a_leading_point():
     from distill.numbers import numbers
 

@@ -60,3 +60,25 @@ def test_the_names_those_lines_give():
     assert unused_names("pot", TINA, [3, 4]) == {"overtime_wage", "overtime_pay"}
     assert unused_names("pot", "x = 3\nx = 5\nb += 2\nans = x", [1, 3]) == {"b"}  # x is also given where it counts
     assert unused_names("eot", "% Assume y\nx = 2\ny + 14 = 236\nans = x", [3]) == {"y"}
+
+
+@pytest.mark.parametrize("thought, text, computes", [
+    ("eot", "% Assume Rosie runs x minutes on Friday:\nx = 30\nans = x", False),   # a teacher's guess, kept before
+    ("eot", "% Assume Kendra saw x birds at each site:\nans = 7", False),
+    ("eot", "x = -3\nans = x", False),                                            # a sign is no operation
+    ("eot", "% Assume x blind students:\n4x = 180\nans = x", True),               # implicit product
+    ("eot", "x = lcm(2, 3, 4)\nans = x", True),
+    ("eot", "x + 6.5 * 31 = 8.5 * 31\nans = x", True),
+    ("pot", "cost = 4\nspent = 28\ncandy = cost\nans = candy", False),
+    ("pot", "ans = 5\nprint(ans)", False),
+    ("pot", "def solution():\n    a = 3\n    return a\nans = solution()", False),  # its own function is no step
+    ("pot", "ans = 48 / 2", True),
+    ("pot", "ans = max(3, 4)", True),
+    ("pot", "a = 3\na += 1\nans = a", True),
+    ("pot", "ans = 3 if 2 > 1 else 4", True),
+])
+def test_a_rationale_that_only_writes_numbers_has_no_step(thought, text, computes):
+    from runtime.solver.unused import has_step
+
+    assert execute(thought, text).ok  # each one runs: whether it computes is a question of its own
+    assert has_step(thought, text) is computes
